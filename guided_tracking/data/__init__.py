@@ -1,0 +1,1 @@
+"""Data: video datasets, synthetic videos, crop geometry, triplet sampling and mapping."""

@@ -1,0 +1,82 @@
+"""Target-guidance module (paper 3.2, Fig. 1b).
+
+``encode`` runs once per target: ROI-pool the target on the exemplar features,
+a conv turns it into a C x 1 x 1 channel modulator, and a second projection
+gives the target's global representation. ``apply`` runs per search frame:
+re-weight the search channels with the modulator, concatenate
+[search, modulated search, broadcast global vector] and merge them with a 1x1
+conv back to C channels, so everything after the backbone is unchanged.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from detectron2.layers import ROIAlign
+
+
+@dataclass
+class Guidance:
+    """Per-target guidance of one level, cached between frames.
+
+    modulator: (T, C, 1, 1) channel weights; target_vector: (T, C, 1, 1) global
+    target representation; T = number of targets (triplets).
+    """
+
+    modulator: torch.Tensor
+    target_vector: torch.Tensor
+
+    def index(self, task_ids):
+        """Guidance for each search image, given the target index of each."""
+        return Guidance(self.modulator[task_ids], self.target_vector[task_ids])
+
+    def to(self, device):
+        return Guidance(self.modulator.to(device), self.target_vector.to(device))
+
+
+class TargetGuidanceModule(nn.Module):
+    """One TGM for one backbone level with ``channels`` channels and ``stride``."""
+
+    def __init__(self, channels: int, stride: int, pooler_resolution: int = 3):
+        super().__init__()
+        self.channels = channels
+        self.pool = ROIAlign(
+            (pooler_resolution, pooler_resolution), spatial_scale=1.0 / stride, sampling_ratio=0, aligned=True
+        )
+        # ROI-pooled target -> conv with the pool's size -> C x 1 x 1 modulator.
+        self.modulator_conv = nn.Conv2d(channels, channels, kernel_size=pooler_resolution)
+        # Global target representation (later broadcast over the search map).
+        self.target_proj = nn.Conv2d(channels, channels, kernel_size=1)
+        # Merge [search, modulated, target] (3C) -> C.
+        self.fuse = nn.Conv2d(3 * channels, channels, kernel_size=1)
+        self._init_weights()
+
+    def _init_weights(self):
+        for conv in (self.modulator_conv, self.target_proj):
+            nn.init.normal_(conv.weight, std=0.01)
+            nn.init.zeros_(conv.bias)
+        # Start as the identity on the search features: a pretrained detector
+        # behaves exactly as before at the first iteration, and guidance is
+        # learned on top (so a COCO checkpoint is a sound starting point).
+        with torch.no_grad():
+            self.fuse.weight.zero_()
+            self.fuse.weight[:, : self.channels, 0, 0].copy_(torch.eye(self.channels))
+            self.fuse.weight[:, self.channels :].normal_(std=0.01)
+            self.fuse.bias.zero_()
+
+    def encode(self, exemplar_features: torch.Tensor, exemplar_boxes_xyxy: torch.Tensor) -> Guidance:
+        """exemplar_features: (T, C, h, w); exemplar_boxes_xyxy: (T, 4) in exemplar pixels."""
+        num_targets = exemplar_features.shape[0]
+        batch_index = torch.arange(num_targets, device=exemplar_features.device, dtype=exemplar_boxes_xyxy.dtype)
+        rois = torch.cat([batch_index[:, None], exemplar_boxes_xyxy], dim=1)
+        pooled = self.pool(exemplar_features, rois)  # (T, C, S, S)
+        modulator = self.modulator_conv(pooled)  # (T, C, 1, 1)
+        target_vector = self.target_proj(F.adaptive_avg_pool2d(pooled, 1))
+        return Guidance(modulator, target_vector)
+
+    def apply(self, search_features: torch.Tensor, guidance: Guidance) -> torch.Tensor:
+        """search_features: (N, C, H, W); guidance holds N targets (one per image)."""
+        modulated = search_features * guidance.modulator
+        target_map = guidance.target_vector.expand_as(search_features)
+        return self.fuse(torch.cat([search_features, modulated, target_map], dim=1))
