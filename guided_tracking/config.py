@@ -95,6 +95,18 @@ def add_guided_tracking_config(cfg):
     # search crop makes the sample degenerate: it is resampled (and counted).
     _C.INPUT.GUIDED.MIN_VISIBLE_FRACTION = 0.5
 
+    # Root of the standard tracking datasets (GOT-10k/, LaSOT/, OTB/, UAV123/,
+    # NfS/, synthetic/); empty = $DETECTRON2_DATASETS (default "datasets").
+    _C.DATASETS.ROOT = ""
+    # Synthetic videos (GOT-10k layout under ROOT/synthetic) that train_net.py
+    # generates when DATASETS.TRAIN names synthetic_* and they are missing.
+    _C.DATASETS.SYNTHETIC = CN()
+    _C.DATASETS.SYNTHETIC.TRAIN_VIDEOS = 300
+    _C.DATASETS.SYNTHETIC.EVAL_VIDEOS = 12
+    _C.DATASETS.SYNTHETIC.FRAMES = 100
+    _C.DATASETS.SYNTHETIC.SIZE = [320, 240]
+    _C.DATASETS.SYNTHETIC.SEED = 0
+
     _C.DATALOADER.TRIPLET = CN()
     # Max frame gap between exemplar and query (exemplar <= support <= query,
     # paper 3.1). Grown until enough visible frames qualify.

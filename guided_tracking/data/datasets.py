@@ -35,6 +35,7 @@ import glob
 import importlib.util
 import json
 import logging
+import math
 import os
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -234,6 +235,9 @@ def _read_boxes(
     """
     splitter, sep_desc = _SEPARATORS[separator]
     lines = _read_lines(path)
+    fast = _read_boxes_fast(lines, separator)
+    if fast is not None:
+        return fast
     boxes_xywh = np.zeros((len(lines), 4), dtype=np.float32)
     bad: List[Exception] = []
     for i, line in enumerate(lines):
@@ -246,25 +250,45 @@ def _read_boxes(
             values = None
         if not text:
             what = "empty line (one box per frame expected; a blank line would shift every later box)"
-        elif values is None or len(values) != 4 or any(np.isinf(values)):
+        elif values is None or len(values) != 4 or any(math.isinf(v) for v in values):
             what = f"expected 4 numbers separated by {sep_desc}, got {text!r}"
-        elif any(np.isnan(values)):
-            if not (nan_means_absent and all(np.isnan(values))):
+        elif any(math.isnan(v) for v in values):
+            if not (nan_means_absent and all(math.isnan(v) for v in values)):
                 allowed = "only as a whole 'NaN,NaN,NaN,NaN' line" if nan_means_absent else "in this format"
                 what = f"NaN is not allowed {allowed}, got {text!r}"
         elif values[2] < 0 or values[3] < 0:
             what = f"negative width/height in box, got {text!r}"
         if what is not None:
             bad.append(_format_error(path, i + 1, what))
-            if len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE and not problems.strict:
+            if problems.strict or len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE:
                 break
             continue
         boxes_xywh[i] = values
-    if len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE and not problems.strict:
-        bad.append(_format_error(path, None, "further lines not checked after the bad lines above"))
+    if len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE and i + 1 < len(lines):
+        bad.append(_format_error(path, None, f"lines after {i + 1} not checked (too many bad lines)"))
     problems.add_all(bad)
     if len(lines) == 0:
         problems.add_all([_format_error(path, None, "empty annotation file")])
+    return boxes_xywh
+
+
+def _read_boxes_fast(lines: List[str], separator: str) -> Optional[np.ndarray]:
+    """Vectorised parse of a clean comma-separated file (LaSOT has 3.5M lines).
+
+    Returns None at the first sign of anything unusual, so that the line-by-line
+    parser produces the exact error message (or handles NaN-means-absent lines).
+    """
+    if separator != "comma" or not lines:
+        return None
+    rows = [line.split(",") for line in lines]
+    if any(len(r) != 4 for r in rows):
+        return None
+    try:
+        boxes_xywh = np.array(rows, dtype=np.float32)
+    except ValueError:
+        return None
+    if not np.isfinite(boxes_xywh).all() or (boxes_xywh[:, 2:] < 0).any():
+        return None
     return boxes_xywh
 
 
@@ -300,7 +324,8 @@ def _read_flag_line(path: str, problems: _Problems) -> np.ndarray:
         text = line.strip()
         if not text:
             continue
-        for pos, field in enumerate(re.split(r"[\s,]+", text)):
+        # strip(): tolerate a trailing separator, which split would turn into ''.
+        for pos, field in enumerate(re.split(r"[\s,]+", text.strip(" ,\t"))):
             if field not in ("0", "1"):
                 problems.add_all(
                     [_format_error(path, i + 1, f"expected 0/1 values separated by ',', got {field!r} "
@@ -314,8 +339,8 @@ def _check_count(anno_file: str, n_annos: int, frames: List[str], frame_dir: str
                  what: str = "annotation lines") -> None:
     """One annotation per frame; name both counts and the file when they differ."""
     if n_annos != len(frames):
-        # Point at the first line without a frame, or one past the last line.
-        line = len(frames) + 1 if n_annos > len(frames) else n_annos + 1
+        # Point at the first line without a frame (no line when lines are missing).
+        line = len(frames) + 1 if n_annos > len(frames) else None
         problems.add_all([
             _format_error(anno_file, line, f"{n_annos} {what} but {len(frames)} frames in {frame_dir}")
         ])
@@ -415,7 +440,7 @@ def _read_list_file(list_file: str) -> List[str]:
     return [line.strip() for line in _read_lines(list_file) if line.strip()]
 
 
-def load_got10k(root: PathLike, split: Optional[str] = "val", *, errors: Optional[list] = None) -> List[dict]:
+def load_got10k(root: PathLike, split: Optional[str], *, errors: Optional[list] = None) -> List[dict]:
     """Load a GOT-10k split.
 
     Args:
@@ -486,7 +511,7 @@ def _load_lasot_sequence(seq_dir: str, problems: _Problems, missing_flags: list)
                         object_class=seq_name[: seq_name.rfind("-")])
 
 
-def load_lasot(root: PathLike, split: Optional[str] = "test", *, errors: Optional[list] = None) -> List[dict]:
+def load_lasot(root: PathLike, split: Optional[str], *, errors: Optional[list] = None) -> List[dict]:
     """Load LaSOT.
 
     Args:
@@ -645,7 +670,8 @@ def load_otb(root: PathLike, version: Union[int, str, None] = 2015, *, errors: O
         seq_dirs = sorted(
             os.path.join(root, n) for n in os.listdir(root)
             if not n.startswith(".") and os.path.isdir(os.path.join(root, n))
-            and (os.path.isdir(os.path.join(root, n, "img")) or _otb_anno_files(os.path.join(root, n)))
+            and (os.path.isdir(os.path.join(root, n, "img"))
+                 or glob.glob(os.path.join(root, n, "groundtruth*.txt")))
         )
     else:
         names = _otb_version_sequences(version)
@@ -985,19 +1011,26 @@ def register_video_dataset(name: str, loader: Callable[..., List[dict]], **kwarg
     Nothing is read from disk until ``DatasetCatalog.get(name)``. The metadata gets
     ``evaluator_type="tracking"``, ``root`` and ``format`` (plus ``split`` /
     ``version`` / ``fps`` when given). Registering a name again with the same
-    loader and arguments is a no-op; with different ones it is an error.
+    loader and arguments is a no-op. A name this module registered with other
+    arguments is replaced (so ``register_all_video_datasets("/data")`` after the
+    import-time registration works); a name registered by other code is an error.
     """
     DatasetCatalog, MetadataCatalog = _catalogs()
     if name in DatasetCatalog.list():
         previous = _REGISTERED.get(name)
-        if previous is not None and previous[0] is loader and previous[1] == kwargs:
+        if previous is None:
+            raise ValueError(f"dataset {name!r} is already registered by other code")
+        if previous[0] is loader and previous[1] == kwargs:
             return
-        raise ValueError(f"dataset {name!r} is already registered with other arguments ({previous})")
+        logger.info("Re-registering dataset %r with %s (was %s)", name, kwargs, previous[1])
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
     DatasetCatalog.register(name, lambda: loader(**kwargs))
     _REGISTERED[name] = (loader, dict(kwargs))
     meta = {"evaluator_type": "tracking", "format": _loader_format(loader, kwargs)}
     if "root" in kwargs:
-        meta["root"] = os.fspath(kwargs["root"])
+        # Standard datasets: the folder actually used is root/<first subdir>.
+        meta["root"] = os.path.join(os.fspath(kwargs["root"]), *kwargs.get("subdirs", ())[:1])
     for key in ("split", "version", "fps"):
         if kwargs.get(key) is not None:
             meta[key] = kwargs[key]

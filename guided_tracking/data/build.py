@@ -1,0 +1,76 @@
+"""Training data loader of triplets, in detectron2's loader style."""
+import logging
+import os
+
+import torch.utils.data as torchdata
+
+from detectron2.data import DatasetCatalog
+from detectron2.data.build import trivial_batch_collator, worker_init_reset_seed
+from detectron2.utils import comm
+
+from .mapper import TripletDatasetMapper
+from .sampler import IndexStream, TripletDataset
+
+__all__ = ["build_triplet_train_loader", "ensure_datasets_registered"]
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_datasets_registered(cfg):
+    """Register the standard names under DATASETS.ROOT when set (else the
+    $DETECTRON2_DATASETS registration done at import time stands)."""
+    from .datasets import register_all_video_datasets
+
+    if cfg.DATASETS.ROOT:
+        register_all_video_datasets(cfg.DATASETS.ROOT)
+
+
+def build_triplet_train_loader(cfg, mapper=None, start_iter: int = 0):
+    """Infinite loader of lists of triplets (per-rank batch).
+
+    Sample k of the stream is a pure function of (SEED, k), so ``start_iter``
+    resumes the exact stream of an interrupted run.
+    """
+    ensure_datasets_registered(cfg)
+    datasets = [DatasetCatalog.get(name) for name in cfg.DATASETS.TRAIN]
+    for name, d in zip(cfg.DATASETS.TRAIN, datasets):
+        logger.info(f"Training dataset {name}: {len(d)} sequences")
+    if mapper is None:
+        mapper = TripletDatasetMapper(cfg)
+    world_size = comm.get_world_size()
+    total_batch = cfg.SOLVER.IMS_PER_BATCH
+    if total_batch % world_size:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH ({total_batch}) must be divisible by the number of processes "
+                         f"({world_size})")
+    seed = cfg.SEED if cfg.SEED >= 0 else 0
+    dataset = TripletDataset(datasets, mapper, probs=cfg.DATALOADER.TRIPLET.DATASET_PROBS,
+                             max_gap=cfg.DATALOADER.TRIPLET.MAX_GAP, seed=seed)
+    per_rank = total_batch // world_size
+    # Map-style dataset + batch sampler (not detectron2's iterable wrapper, whose
+    # batches depend on the worker count): batch i holds samples
+    # [i * per_rank, (i + 1) * per_rank) of this rank's stream for any NUM_WORKERS.
+    batch_sampler = torchdata.BatchSampler(IndexStream(start=start_iter * per_rank), per_rank, drop_last=True)
+    return torchdata.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                                collate_fn=trivial_batch_collator, worker_init_fn=worker_init_reset_seed,
+                                persistent_workers=cfg.DATALOADER.NUM_WORKERS > 0)
+
+
+def datasets_root(cfg) -> str:
+    """DATASETS.ROOT, else $DETECTRON2_DATASETS, else ``datasets`` (detectron2's convention)."""
+    return cfg.DATASETS.ROOT or os.environ.get("DETECTRON2_DATASETS", "datasets")
+
+
+def ensure_synthetic_datasets(cfg) -> None:
+    """Generate the synthetic_{train,val,test} videos that DATASETS.TRAIN/TEST
+    name and that are missing (idempotent: complete sequences are kept)."""
+    from .synthetic import generate_videos
+
+    syn = cfg.DATASETS.SYNTHETIC
+    out_dir = os.path.join(datasets_root(cfg), "synthetic")
+    for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
+        if not name.startswith("synthetic_"):
+            continue
+        split = name[len("synthetic_"):]
+        num_videos = syn.TRAIN_VIDEOS if split == "train" else syn.EVAL_VIDEOS
+        logger.info(f"Synthetic videos: {num_videos} x {syn.FRAMES} frames in {out_dir}/{split}")
+        generate_videos(out_dir, num_videos, syn.FRAMES, syn.SEED, split=split, image_size_wh=tuple(syn.SIZE))

@@ -1,0 +1,148 @@
+"""TripletDatasetMapper: read, crop and augment one exemplar/support/query triplet.
+
+Crops come from ``guided_tracking.data.crop`` -- the same geometry the tracker
+uses at test time: exemplar = 2x target, square (paper 3.5); search region = 5x
+target around a jittered centre, so the target is not always in the middle.
+"""
+import copy
+import logging
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+import torch
+
+from detectron2.config import configurable
+from detectron2.data import detection_utils as utils
+from detectron2.structures import Boxes, Instances
+
+from .crop import CropGeometry, exemplar_geometry, hflip_boxes, jitter_geometry, visible_fraction
+
+__all__ = ["TripletDatasetMapper", "color_jitter", "xywh_to_xyxy"]
+
+logger = logging.getLogger(__name__)
+
+
+def xywh_to_xyxy(box_xywh) -> np.ndarray:
+    x, y, w, h = (float(v) for v in box_xywh)
+    return np.array([x, y, x + w, y + h], dtype=np.float32)
+
+
+def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast and saturation jitter of an HWC uint8 image."""
+    if strength <= 0:
+        return image
+    img = image.astype(np.float32)
+    brightness = 1.0 + rng.uniform(-strength, strength)
+    contrast = 1.0 + rng.uniform(-strength, strength)
+    saturation = 1.0 + rng.uniform(-strength, strength)
+    gray = img.mean(axis=2, keepdims=True)
+    img = gray + (img - gray) * saturation
+    img = (img - img.mean()) * contrast + img.mean()
+    return np.clip(img * brightness, 0, 255).astype(np.uint8)
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class TripletDatasetMapper:
+    """Callable: sample dict (from TripletDataset) -> model input, or None if degenerate."""
+
+    @configurable
+    def __init__(self, *, image_format: str = "BGR", exemplar_context: float = 2.0, exemplar_px: int = 192,
+                 search_context: float = 5.0, search_px: int = 480, shift_jitter: float = 0.5,
+                 scale_jitter: float = 0.25, flip_prob: float = 0.5, color_jitter: float = 0.2,
+                 blur_prob: float = 0.1, min_visible_fraction: float = 0.5, still_image_shift: float = 0.3):
+        """Sizes in pixels; jitters as fractions of the target size (see config.py)."""
+        self.image_format = image_format
+        self.exemplar_context = exemplar_context
+        self.exemplar_px = exemplar_px
+        self.search_context = search_context
+        self.search_px = search_px
+        self.shift_jitter = shift_jitter
+        self.scale_jitter = scale_jitter
+        self.flip_prob = flip_prob
+        self.color_jitter = color_jitter
+        self.blur_prob = blur_prob
+        self.min_visible_fraction = min_visible_fraction
+        self.still_image_shift = still_image_shift
+
+    @classmethod
+    def from_config(cls, cfg):
+        g = cfg.INPUT.GUIDED
+        return {
+            "image_format": cfg.INPUT.FORMAT,
+            "exemplar_context": g.EXEMPLAR_CONTEXT,
+            "exemplar_px": max(cfg.MODEL.GUIDED.EXEMPLAR_SIZES),
+            "search_context": g.SEARCH_CONTEXT,
+            "search_px": g.SEARCH_SIZE,
+            "shift_jitter": g.SHIFT_JITTER,
+            "scale_jitter": g.SCALE_JITTER,
+            "flip_prob": g.FLIP_PROB,
+            "color_jitter": g.COLOR_JITTER,
+            "blur_prob": g.BLUR_PROB,
+            "min_visible_fraction": g.MIN_VISIBLE_FRACTION,
+            "still_image_shift": cfg.DATALOADER.TRIPLET.IMAGE_AUGMENT_SHIFT,
+        }
+
+    def _augment(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        image = color_jitter(image, self.color_jitter, rng)
+        if rng.random() < self.blur_prob:
+            k = int(rng.choice([3, 5]))
+            image = cv2.GaussianBlur(image, (k, k), 0)
+        return image
+
+    def _search(self, image, box_xywh, rng, shift) -> Optional[Dict]:
+        geom = jitter_geometry(box_xywh, rng, shift, self.scale_jitter, self.search_context, self.search_px)
+        box = geom.box_to_crop(xywh_to_xyxy(box_xywh)[None])
+        if float(visible_fraction(box, self.search_px)[0]) < self.min_visible_fraction:
+            return None
+        box = np.clip(box, 0, self.search_px)
+        return {"image": geom.crop_image(image), "box_xyxy": box, "geometry": geom}
+
+    def __call__(self, sample: Dict) -> Optional[Dict]:
+        sample = copy.copy(sample)
+        rng = np.random.default_rng(sample["seed"])
+        boxes_xywh = np.asarray(sample["boxes_xywh"], dtype=np.float32)
+        if not np.all(np.isfinite(boxes_xywh)) or np.any(boxes_xywh[:, 2:] <= 1):
+            return None
+        cache = {}
+        images = []
+        for path in sample["file_names"]:
+            if path not in cache:
+                cache[path] = utils.read_image(path, format=self.image_format)
+            images.append(cache[path])
+
+        # Exemplar: 2x target, square, centred (paper 3.5). No jitter: at test
+        # time the first-frame box is exact.
+        ex_geom: CropGeometry = exemplar_geometry(boxes_xywh[0], self.exemplar_context, self.exemplar_px)
+        exemplar = ex_geom.crop_image(images[0])
+        exemplar_box = ex_geom.box_to_crop(xywh_to_xyxy(boxes_xywh[0])[None])[0]
+
+        shift = self.still_image_shift if sample.get("still_image") else self.shift_jitter
+        frames = []
+        for image, box_xywh in zip(images[1:], boxes_xywh[1:]):
+            crop = self._search(image, box_xywh, rng, shift)
+            if crop is None:
+                return None
+            frames.append(crop)
+
+        # One flip decision per triplet keeps exemplar and frames consistent.
+        if rng.random() < self.flip_prob:
+            exemplar = exemplar[:, ::-1]
+            exemplar_box = hflip_boxes(exemplar_box[None], self.exemplar_px)[0]
+            for f in frames:
+                f["image"] = f["image"][:, ::-1]
+                f["box_xyxy"] = hflip_boxes(f["box_xyxy"], self.search_px)
+
+        out = {"exemplar": _to_tensor(self._augment(exemplar, rng)),
+               "exemplar_box": torch.as_tensor(exemplar_box, dtype=torch.float32),
+               "seq_name": sample["seq_name"], "frame_ids": tuple(sample["frame_ids"])}
+        for name, f in zip(("support", "query"), frames):
+            instances = Instances((self.search_px, self.search_px))
+            instances.gt_boxes = Boxes(torch.as_tensor(f["box_xyxy"], dtype=torch.float32).reshape(-1, 4))
+            instances.gt_classes = torch.zeros(1, dtype=torch.int64)
+            out[name] = {"image": _to_tensor(self._augment(f["image"], rng)), "instances": instances,
+                         "height": self.search_px, "width": self.search_px}
+        return out

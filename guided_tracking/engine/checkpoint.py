@@ -1,0 +1,40 @@
+"""Checkpointer that initialises a guided model from any detectron2 detector."""
+import logging
+
+from detectron2.checkpoint import DetectionCheckpointer
+
+__all__ = ["GuidedCheckpointer"]
+
+logger = logging.getLogger(__name__)
+
+
+class GuidedCheckpointer(DetectionCheckpointer):
+    """DetectionCheckpointer that maps a plain detector's ``backbone.*`` weights
+    onto the wrapped ``backbone.body.*`` of GuidedBackbone, and prints what was
+    loaded and what was not (the TGMs are new, and a COCO predictor's 81-class
+    layers do not fit the 1-class target head)."""
+
+    def _load_model(self, checkpoint):
+        model_keys = set(self.model.state_dict().keys())
+        state = checkpoint["model"]
+        renamed = {}
+        for key, value in state.items():
+            body_key = key.replace("backbone.", "backbone.body.", 1) if key.startswith("backbone.") else key
+            if key not in model_keys and body_key in model_keys:
+                renamed[body_key] = value
+            else:
+                renamed[key] = value
+        checkpoint["model"] = renamed
+        loaded_keys = set(renamed) & model_keys
+        incompatible = super()._load_model(checkpoint)
+        shape_mismatch = {k for k, *_ in incompatible.incorrect_shapes}
+        loaded = len(loaded_keys - shape_mismatch)
+        missing = sorted(model_keys - loaded_keys)
+        tgm_missing = [k for k in missing if ".tgms." in k]
+        logger.info(
+            f"Checkpoint summary: {loaded}/{len(model_keys)} model tensors loaded; "
+            f"{len(shape_mismatch)} skipped for shape ({sorted(shape_mismatch)}); "
+            f"{len(missing)} not in the checkpoint ({len(tgm_missing)} of them TGM, freshly initialised); "
+            f"{len(incompatible.unexpected_keys)} checkpoint tensors unused."
+        )
+        return incompatible

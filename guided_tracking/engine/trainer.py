@@ -1,0 +1,134 @@
+"""GuidedTrainer: detectron2's DefaultTrainer for MAML on triplets (paper 4.1)."""
+import logging
+import time
+import weakref
+
+from detectron2.engine import DefaultTrainer, SimpleTrainer, TrainerBase, hooks
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.solver import LRMultiplier, WarmupParamScheduler
+from detectron2.utils import comm
+from detectron2.utils.events import EventStorage
+from detectron2.utils.logger import setup_logger
+from fvcore.common.param_scheduler import ExponentialParamScheduler
+
+from ..data.build import build_triplet_train_loader
+from .checkpoint import GuidedCheckpointer
+
+__all__ = ["GuidedTrainer", "build_exponential_lr_scheduler"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_exponential_lr_scheduler(cfg, optimizer):
+    """lr(t) = BASE_LR * (BASE_LR_END / BASE_LR) ** (t / MAX_ITER), after warm-up
+    (paper 4.1: exponential decay from 0.01 to 0.0005)."""
+    decay = cfg.SOLVER.BASE_LR_END / cfg.SOLVER.BASE_LR
+    sched = WarmupParamScheduler(
+        ExponentialParamScheduler(start_value=1.0, decay=decay),
+        cfg.SOLVER.WARMUP_FACTOR,
+        min(cfg.SOLVER.WARMUP_ITERS / max(cfg.SOLVER.MAX_ITER, 1), 1.0),
+        cfg.SOLVER.WARMUP_METHOD,
+    )
+    return LRMultiplier(optimizer, multiplier=sched, max_iter=cfg.SOLVER.MAX_ITER)
+
+
+class _WallTimeBudget(hooks.HookBase):
+    """Stops training after SOLVER.MAX_MINUTES of wall time (checked per step)."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60.0
+        self.start = None
+
+    def before_train(self):
+        self.start = time.perf_counter()
+
+    def after_step(self):
+        stop = time.perf_counter() - self.start >= self.seconds
+        if comm.get_world_size() > 1:
+            stop = comm.all_gather(stop)[0]  # every rank stops where rank 0 does
+        if stop:
+            self.trainer.stop_requested = True
+
+
+class GuidedTrainer(DefaultTrainer):
+    """DefaultTrainer with the triplet loader, the exponential LR schedule, a
+    wall-time budget, resumable data, CPU DDP (gloo) and a checkpointer that
+    loads plain detector checkpoints into the guided model."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        # detectron2's create_ddp_model pins device_ids to the local GPU; CPU
+        # processes (gloo) need device_ids=None.
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        model = create_ddp_model(model, broadcast_buffers=False, **({"device_ids": None} if on_cpu else {}))
+        self._trainer = SimpleTrainer(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = GuidedCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.stop_requested = False
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_train_loader(cls, cfg, start_iter: int = 0):
+        return build_triplet_train_loader(cfg, start_iter=start_iter)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupExponentialLR":
+            return build_exponential_lr_scheduler(cfg, optimizer)
+        return super().build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        raise NotImplementedError("Tracking is evaluated with track_net.py --benchmark, not detectron2's evaluators")
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        logger.info("No detection evaluation for trackers: use track_net.py --benchmark")
+        return {}
+
+    def build_hooks(self):
+        hook_list = super().build_hooks()
+        # No detectron2 EvalHook: tracking is evaluated by track_net.py.
+        hook_list = [h for h in hook_list if not isinstance(h, hooks.EvalHook)]
+        if self.cfg.SOLVER.MAX_MINUTES > 0:
+            hook_list.insert(0, _WallTimeBudget(self.cfg.SOLVER.MAX_MINUTES))
+        return hook_list
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0:
+            # Continue the exact sample stream (sample k is a function of k).
+            self._trainer.data_loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
+            self._trainer._data_loader_iter = iter(self._trainer.data_loader)
+
+    def train(self):
+        """detectron2's TrainerBase.train loop, which also ends early when the
+        wall-time budget is spent (then it saves ``model_final`` as at MAX_ITER)."""
+        logger.info(f"Starting training from iteration {self.start_iter}")
+        self.iter = self.start_iter
+        with EventStorage(self.start_iter) as self.storage:
+            try:
+                self.before_train()
+                for self.iter in range(self.start_iter, self.max_iter):
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+                    if self.stop_requested:
+                        logger.info(f"Wall-time budget of {self.cfg.SOLVER.MAX_MINUTES} min reached at "
+                                    f"iteration {self.iter + 1}")
+                        break
+                self.iter += 1
+            finally:
+                self.after_train()
+        if self.stop_requested and comm.is_main_process():
+            self.checkpointer.save("model_final", iteration=self.iter - 1)
+        comm.synchronize()

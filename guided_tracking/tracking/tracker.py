@@ -1,0 +1,247 @@
+"""GuidedTracker: online tracking with a GuidedRCNN (paper 3.4).
+
+initialize: guidance encoded once; 16 augmented first-frame samples (random
+flips and crops) in one batch; N_1 inner steps from θ_0 give θ_1.
+track: search region (5x target) at the previous position; pre-NMS candidates;
+localisation with the cosine window and Eq. 5; one sample per confident frame
+kept as ROI features + labels; every T frames N_τ steps of anchored updating
+(Eq. 4) on the cached samples -- the backbone never re-runs for an update.
+"""
+import collections
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from detectron2.config import configurable
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry
+from ..data.mapper import xywh_to_xyxy
+from .anchored import anchored_update
+from .localization import localize, update_state
+
+__all__ = ["GuidedTracker", "TrackerState", "as_uint8_image", "validate_box_xywh"]
+
+logger = logging.getLogger(__name__)
+
+
+def as_uint8_image(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 from grayscale, RGBA/BGRA or 16-bit input (a clear error otherwise)."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image.astype(np.float32) * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    return image
+
+
+def validate_box_xywh(box_xywh, image_wh: Tuple[int, int]) -> np.ndarray:
+    """The initial box as float64 (4,), or ValueError naming what is wrong."""
+    box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
+    if box.shape != (4,):
+        raise ValueError(f"initial box must be (x, y, w, h), got {box_xywh!r}")
+    if not np.all(np.isfinite(box)):
+        raise ValueError(f"initial box has NaN/inf values: {box.tolist()}")
+    if box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"initial box must have positive width and height, got w={box[2]}, h={box[3]}")
+    x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
+    x1, y1 = min(box[0] + box[2], image_wh[0]), min(box[1] + box[3], image_wh[1])
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise ValueError(f"initial box {box.tolist()} lies outside the {image_wh[0]}x{image_wh[1]} image")
+    # A box partly outside the image is tracked as given (the crop pads).
+    return box
+
+
+@dataclass
+class TrackerState:
+    """Everything the tracker carries between frames (explicit, inspectable)."""
+
+    box_xywh: np.ndarray
+    frame_id: int
+    guidance: Dict
+    theta0: Dict[str, torch.Tensor]  # anchor (Eq. 4)
+    theta: Dict[str, torch.Tensor]  # θ_t
+    init_samples: Tuple[torch.Tensor, List[Instances]]
+    memory: Deque = field(default_factory=collections.deque)
+    score: float = 1.0
+    lost: bool = False
+
+
+class GuidedTracker:
+    @configurable
+    def __init__(self, model, *, exemplar_context=2.0, exemplar_px=192, search_context=5.0, search_px=480,
+                 init_samples=16, init_shift=0.3, init_scale=0.2, init_steps=5, update_steps=1,
+                 update_interval=10, anchor_weight=0.5, memory_size=30, collect_threshold=0.6,
+                 lost_threshold=0.2, step_size=0.05, sigma=0.55, size_lr=0.275, window_influence=0.3,
+                 input_format="BGR", seed=0):
+        """model: a built GuidedRCNN with its weights loaded. Other arguments:
+        see TRACKER.* in config.py (paper 3.4 symbols there)."""
+        self.model = model.eval()
+        self.exemplar_context, self.exemplar_px = exemplar_context, exemplar_px
+        self.search_context, self.search_px = search_context, search_px
+        self.init_samples, self.init_shift, self.init_scale = init_samples, init_shift, init_scale
+        self.init_steps, self.update_steps, self.update_interval = init_steps, update_steps, update_interval
+        self.anchor_weight, self.memory_size = anchor_weight, memory_size
+        self.collect_threshold, self.lost_threshold = collect_threshold, lost_threshold
+        self.step_size, self.sigma, self.size_lr = step_size, sigma, size_lr
+        self.window_influence = window_influence
+        self.input_format = input_format
+        self.seed = seed
+        self.state: Optional[TrackerState] = None
+        self.last_confidence = float("nan")
+        self.last_updated = False
+
+    @classmethod
+    def from_config(cls, cfg, model):
+        t = cfg.TRACKER
+        return {
+            "model": model,
+            "exemplar_context": cfg.INPUT.GUIDED.EXEMPLAR_CONTEXT,
+            "exemplar_px": max(cfg.MODEL.GUIDED.EXEMPLAR_SIZES),
+            "search_context": cfg.INPUT.GUIDED.SEARCH_CONTEXT,
+            "search_px": cfg.INPUT.GUIDED.SEARCH_SIZE,
+            "init_samples": t.INIT_SAMPLES, "init_shift": t.INIT_SHIFT, "init_scale": t.INIT_SCALE,
+            "init_steps": t.INIT_STEPS, "update_steps": t.UPDATE_STEPS, "update_interval": t.UPDATE_INTERVAL,
+            "anchor_weight": t.ANCHOR_WEIGHT, "memory_size": t.MEMORY_SIZE,
+            "collect_threshold": t.COLLECT_THRESHOLD, "lost_threshold": t.LOST_THRESHOLD,
+            "step_size": t.STEP_SIZE if t.STEP_SIZE > 0 else cfg.MODEL.META.INNER_LR,
+            "sigma": t.PENALTY_SIGMA, "size_lr": t.SIZE_LR, "window_influence": t.WINDOW_INFLUENCE,
+            "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
+        }
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def device(self):
+        return self.model.device
+
+    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        """BGR crop -> CHW tensor in the model's INPUT.FORMAT."""
+        if self.input_format == "RGB":
+            crop = crop[:, :, ::-1]
+        return torch.as_tensor(np.ascontiguousarray(crop.transpose(2, 0, 1)), device=self.device)
+
+    def _features(self, crops: List[np.ndarray]):
+        images = self.model.normalize([self._to_tensor(c) for c in crops])
+        task_ids = torch.zeros(len(crops), dtype=torch.long, device=self.device)
+        return images, self.model.guided_features(images, self.state.guidance, task_ids)
+
+    def _labelled_rois(self, features, proposals: List[Instances], boxes_xyxy: np.ndarray):
+        """Sampled ROIs labelled against ``boxes_xyxy`` (one per image) and their
+        cached head inputs: the training sample format of the inner loop."""
+        targets = []
+        for p, box in zip(proposals, boxes_xyxy):
+            t = Instances(p.image_size)
+            t.gt_boxes = Boxes(torch.as_tensor(np.asarray(box, dtype=np.float32).reshape(1, 4), device=self.device))
+            t.gt_classes = torch.zeros(1, dtype=torch.long, device=self.device)
+            targets.append(t)
+        roi_heads = self.model.roi_heads
+        with EventStorage():  # detectron2 logs sampling stats; nothing to log to here
+            sampled = roi_heads.label_and_sample_proposals(proposals, targets)
+        return roi_heads.roi_features(features, sampled), sampled
+
+    def _adapt(self, params: Dict[str, torch.Tensor], steps: int, samples, num_tasks: Optional[int] = None):
+        """``steps`` inner steps of Eq. 1 on ``samples`` = (inputs, proposals).
+        ``num_tasks`` None: plain θ; else batched θ whose tasks all see the samples."""
+        inputs, proposals = samples
+        if num_tasks is None:
+            out, _ = self.model.adapt(inputs, proposals, params, steps, differentiable=False,
+                                      step_size=self.step_size)
+            return out
+        task_index = torch.arange(num_tasks, device=inputs.device).repeat_interleave(inputs.shape[0])
+        out, _ = self.model.adapt(inputs.repeat(num_tasks, *([1] * (inputs.dim() - 1))), proposals * num_tasks,
+                                  params, steps, task_index=task_index, num_tasks=num_tasks,
+                                  differentiable=False, step_size=self.step_size)
+        return out
+
+    def _all_samples(self):
+        inputs = [self.state.init_samples[0]] + [m[0] for m in self.state.memory]
+        proposals = list(self.state.init_samples[1]) + [p for m in self.state.memory for p in m[1]]
+        return torch.cat(inputs), proposals
+
+    # ------------------------------------------------------------ API
+    @torch.no_grad()
+    def initialize(self, image: np.ndarray, box_xywh) -> None:
+        """Start tracking the target ``box_xywh`` (x, y, w, h pixels) in ``image``
+        (HxWx3 BGR uint8; grayscale/RGBA/16-bit are converted)."""
+        image = as_uint8_image(image)
+        box = validate_box_xywh(box_xywh, (image.shape[1], image.shape[0]))
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)  # detectron2's ROI sampling uses the global RNG
+
+        ex = exemplar_geometry(box, self.exemplar_context, self.exemplar_px)
+        exemplar_box = torch.as_tensor(ex.box_to_crop(xywh_to_xyxy(box)[None]), dtype=torch.float32)
+        guidance = self.model.encode_targets([self._to_tensor(ex.crop_image(image))], exemplar_box)
+        theta0 = {k: v.detach().clone() for k, v in self.model.theta0().items()}
+        self.state = TrackerState(box_xywh=box, frame_id=0, guidance=guidance, theta0=theta0, theta=theta0,
+                                  init_samples=None, memory=collections.deque(maxlen=self.memory_size))
+
+        # Paper 3.4: 16 samples from random horizontal flips and random crops,
+        # run as one batch (sample 0 is the un-augmented search region).
+        crops, boxes = [], []
+        box_xyxy = xywh_to_xyxy(box)[None]
+        for k in range(self.init_samples):
+            geom = search_geometry(box, self.search_context, self.search_px) if k == 0 else \
+                jitter_geometry(box, rng, self.init_shift, self.init_scale, self.search_context, self.search_px)
+            crop, crop_box = geom.crop_image(image), geom.box_to_crop(box_xyxy)[0]
+            if k > 0 and rng.random() < 0.5:
+                crop, crop_box = crop[:, ::-1], hflip_boxes(crop_box[None], self.search_px)[0]
+            crops.append(crop)
+            boxes.append(np.clip(crop_box, 0, self.search_px))
+        images, features = self._features(crops)
+        proposals, _ = self.model.proposal_generator(images, features, None)
+        self.state.init_samples = self._labelled_rois(features, proposals, np.stack(boxes))
+        # θ_1 = f^{N_1}(θ_0; first-frame samples).
+        self.state.theta = self._adapt(theta0, self.init_steps, self.state.init_samples)
+        self.last_confidence = 1.0
+        self.last_updated = True
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray) -> np.ndarray:
+        """Target box (x, y, w, h) in ``image``; sets ``last_confidence``, ``lost``."""
+        if self.state is None:
+            raise RuntimeError("call initialize(image, box_xywh) before track(image)")
+        image = as_uint8_image(image)
+        state = self.state
+        state.frame_id += 1
+        geom = search_geometry(state.box_xywh, self.search_context, self.search_px)
+        images, features = self._features([geom.crop_image(image)])
+        results, proposals = self.model.detect(images, features, state.theta)
+        cand = results[0]["candidates"]
+        prev_wh_crop = (float(state.box_xywh[2]) * geom.scale, float(state.box_xywh[3]) * geom.scale)
+        loc = localize(cand.pred_boxes, cand.scores, prev_wh_crop, self.search_px, self.window_influence,
+                       self.sigma, self.size_lr)
+        state.score = loc.score if loc is not None else 0.0
+        state.lost = loc is None or state.score < self.lost_threshold
+        if not state.lost:
+            state.box_xywh = np.asarray(
+                update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0])), dtype=np.float64)
+            if state.score >= self.collect_threshold:
+                # One sample per confident frame, labelled by the estimate itself.
+                crop_box = geom.box_to_crop(xywh_to_xyxy(state.box_xywh)[None])
+                state.memory.append(self._labelled_rois(features, proposals, np.clip(crop_box, 0, self.search_px)))
+        self.last_updated = False
+        if state.frame_id % self.update_interval == 0 and state.memory and self.update_steps > 0:
+            samples = self._all_samples()
+            state.theta = anchored_update(lambda p, n: self._adapt(p, self.update_steps, samples, n),
+                                          state.theta0, state.theta, self.anchor_weight)
+            self.last_updated = True
+        self.last_confidence = state.score
+        return state.box_xywh.copy()
+
+    @property
+    def lost(self) -> bool:
+        return bool(self.state is not None and self.state.lost)
