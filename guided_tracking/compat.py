@@ -27,7 +27,23 @@ applied_shims = []
 
 
 class _MissingCExtension(types.ModuleType):
-    """Placeholder for ``detectron2._C``: importable, fails loudly on use."""
+    """Placeholder for ``detectron2._C``: importable, fails loudly on use.
+
+    The three introspection functions that detectron2's ``collect_env_info``
+    (printed by ``default_setup``) calls answer honestly instead of failing.
+    """
+
+    @staticmethod
+    def get_compiler_version():
+        return "not built (detectron2 installed without _C)"
+
+    @staticmethod
+    def get_cuda_version():
+        return "not built"
+
+    @staticmethod
+    def has_cuda():
+        return False
 
     def __getattr__(self, name):
         if name.startswith("__"):

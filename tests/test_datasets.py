@@ -178,12 +178,21 @@ def test_got10k_missing_files(tmp_path):
 def test_collector_mode_reports_all_and_keeps_good_sequences(tmp_path):
     make_got10k(tmp_path, names=("good", "bad_lines", "bad_count"))
     write_lines(tmp_path / "train/bad_lines/groundtruth.txt", ["x,1,2,3", "1,2,3,4", "1;2;3;4"])
+    write_lines(tmp_path / "train/bad_lines/cover.label", ["8", "x", "0"])  # same sequence, second file
     write_lines(tmp_path / "train/bad_count/groundtruth.txt", ["1,2,3,4"])
     errors = []
     seqs = load_got10k(tmp_path, "train", errors=errors)
     assert [s["seq_name"] for s in seqs] == ["good"]
-    locations = sorted((os.path.basename(os.path.dirname(e.path)), e.line) for e in errors)
-    assert locations == [("bad_count", None), ("bad_lines", 1), ("bad_lines", 3)]
+    assert all(isinstance(e, DatasetFormatError) for e in errors)
+    locations = sorted(
+        (os.path.basename(os.path.dirname(e.path)), os.path.basename(e.path), e.line or 0) for e in errors
+    )
+    assert locations == [
+        ("bad_count", "groundtruth.txt", 0),
+        ("bad_lines", "cover.label", 2),
+        ("bad_lines", "groundtruth.txt", 1),
+        ("bad_lines", "groundtruth.txt", 3),
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +299,9 @@ def test_otb_count_mismatch_and_missing_annotation(tmp_path):
 # ---------------------------------------------------------------------------
 # UAV123
 # ---------------------------------------------------------------------------
-def make_uav(root: Path, version_dir="UAV123", seqs=(("bird1_2", "bird1", 775, 1477),)):
+def make_uav(root: Path, version_dir="UAV123", seqs=(("person8_2", "person8", 1075, 1525),)):
+    """Frames first..last of each (subseq, folder, first, last) and its annotation
+    with line 2 = NaN (absent target)."""
     rng = np.random.default_rng(0)
     written = {}
     for name, folder, first, last in seqs:
@@ -305,11 +316,12 @@ def make_uav(root: Path, version_dir="UAV123", seqs=(("bird1_2", "bird1", 775, 1
 
 
 def test_uav123_subsequence_range_and_nan_absent(tmp_path):
-    boxes = make_uav(tmp_path)["bird1_2"]
+    # person8_2 is frames 1075-1525 of folder person8 in got10k's uav123.json
+    boxes = make_uav(tmp_path)["person8_2"]
     (s,) = load_uav123(tmp_path)
-    assert s["seq_name"] == "bird1_2" and len(s["file_names"]) == 703
-    assert s["file_names"][0].endswith(os.path.join("bird1", "000775.jpg"))
-    assert s["file_names"][-1].endswith("001477.jpg")
+    assert s["seq_name"] == "person8_2" and len(s["file_names"]) == 451
+    assert s["file_names"][0].endswith(os.path.join("person8", "001075.jpg"))
+    assert s["file_names"][-1].endswith("001525.jpg")
     np.testing.assert_allclose(s["boxes_xywh"], boxes)  # NaN compares equal to NaN here
     assert s["visible"][0] and not s["visible"][1] and s["visible"][2:].all()
 
@@ -322,17 +334,17 @@ def test_uav123_10fps_frame_numbers(tmp_path):
 
 
 def test_uav123_errors(tmp_path):
-    make_uav(tmp_path, seqs=(("bird1_2", "bird1", 775, 1477),))
-    anno = tmp_path / "anno/UAV123/bird1_2.txt"
+    make_uav(tmp_path)
+    anno = tmp_path / "anno/UAV123/person8_2.txt"
     lines = anno.read_text().splitlines()
     write_lines(anno, lines[:2] + ["1,NaN,3,4"] + lines[3:])
-    with pytest.raises(DatasetFormatError, match=r"bird1_2\.txt:3: NaN is not allowed only as a whole"):
+    with pytest.raises(DatasetFormatError, match=r"person8_2\.txt:3: NaN is not allowed only as a whole"):
         load_uav123(tmp_path)
     write_lines(anno, lines[:-1])
-    with pytest.raises(DatasetFormatError, match=r"bird1_2\.txt: 702 annotation lines but 703 frames"):
+    with pytest.raises(DatasetFormatError, match=r"person8_2\.txt: 450 annotation lines but 451 frames"):
         load_uav123(tmp_path)
-    (tmp_path / "data_seq/UAV123/bird1/001000.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match="001000.jpg"):
+    (tmp_path / "data_seq/UAV123/person8/001200.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="001200.jpg"):
         load_uav123(tmp_path)
     with pytest.raises(FileNotFoundError, match="anno/UAV20L"):
         load_uav123(tmp_path, "UAV20L")

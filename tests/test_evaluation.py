@@ -13,6 +13,7 @@ import pytest
 from got10k.trackers import Tracker
 from PIL import Image
 
+from guided_tracking.evaluation import benchmark as benchmark_module
 from guided_tracking.evaluation import (
     BENCHMARKS,
     FrameReadError,
@@ -216,7 +217,11 @@ def test_corrupt_frame_fails_only_its_sequence(tmp_path, caplog):
     assert not os.path.exists(os.path.join(tmp_path, "out", "results", "folder", "Square", "seqB.txt"))
 
 
-def test_two_workers_match_one_worker(folder_root, perfect_run, tmp_path):
+def test_two_workers_match_one_worker(folder_root, perfect_run, tmp_path, monkeypatch):
+    # "fork" only to keep the test fast: a spawned worker (the default) re-imports
+    # guided_tracking, detectron2 and torchvision, several seconds per worker. Splitting,
+    # messaging and merging are the same code for both start methods.
+    monkeypatch.setattr(benchmark_module, "START_METHOD", "fork")
     report = run_benchmark(SquareTracker, "folder", folder_root, str(tmp_path), "Square", num_workers=2,
                            devices=["cpu"])
     assert report["failed"] == []
@@ -243,11 +248,66 @@ def test_missing_root_is_a_clear_error_without_network(benchmark, tmp_path, monk
     missing = str(tmp_path / "not_here")
     with pytest.raises(FileNotFoundError, match="not_here") as info:
         run_benchmark(NeverBuilt(), benchmark, missing, str(tmp_path / "out"), "T")
-    assert "Expected layout" in str(info.value) or "Expected" in str(info.value)
-    if benchmark != "folder":  # an empty root is just as missing
-        os.makedirs(missing)
-        with pytest.raises(FileNotFoundError, match="Expected layout"):
-            run_benchmark(NeverBuilt(), benchmark, missing, str(tmp_path / "out"), "T")
+    assert "Expected layout" in str(info.value)
+    os.makedirs(missing)  # an empty root is just as missing
+    with pytest.raises(FileNotFoundError, match="Expected layout"):
+        run_benchmark(NeverBuilt(), benchmark, missing, str(tmp_path / "out"), "T")
+
+
+# ---------------------------------------------------------------------------
+# The other named benchmarks, in their got10k layouts (tiny fake copies)
+# ---------------------------------------------------------------------------
+def write_frames(frame_dir, boxes, digits):
+    os.makedirs(frame_dir, exist_ok=True)
+    for i, box in enumerate(boxes):
+        Image.fromarray(make_frame(box)).save(os.path.join(frame_dir, f"{i + 1:0{digits}d}.jpg"), quality=100)
+
+
+def make_named_benchmark(root, benchmark):
+    """Returns the sequence names written."""
+    boxes = np.stack([target_box(i % 12, 0) for i in range(8)])
+    if benchmark == "otb2015":
+        for name in ("Crossing", "Basketball"):
+            write_frames(os.path.join(root, name, "img"), boxes, 4)
+            np.savetxt(os.path.join(root, name, "groundtruth_rect.txt"), boxes, fmt="%g", delimiter=",")
+        return {"Crossing", "Basketball"}
+    if benchmark == "uav123":  # uav6 is UAV123's shortest sequence: frames 1..109 in got10k's uav123.json
+        boxes = np.stack([target_box(i % 12, 0) for i in range(109)])
+        write_frames(os.path.join(root, "data_seq", "UAV123", "uav6"), boxes, 6)
+        anno = boxes.copy()
+        anno[50:60] = np.nan  # UAV123 marks absent targets with NaN rows: not scored
+        os.makedirs(os.path.join(root, "anno", "UAV123"))
+        np.savetxt(os.path.join(root, "anno", "UAV123", "uav6.txt"), anno, fmt="%g", delimiter=",")
+        return {"uav6"}
+    if benchmark == "nfs":  # "<track> xmin ymin xmax ymax frame lost occluded generated label"
+        write_frames(os.path.join(root, "Gymnastics", "30", "Gymnastics"), boxes, 5)
+        with open(os.path.join(root, "Gymnastics", "30", "Gymnastics.txt"), "w") as f:
+            for i, (x, y, w, h) in enumerate(boxes):
+                f.write(f"1 {x:g} {y:g} {x + w:g} {y + h:g} {i + 1} 0 0 0 \"person\"\n")
+        return {"Gymnastics"}
+    if benchmark == "lasot":
+        write_frames(os.path.join(root, "airplane", "airplane-1", "img"), boxes, 8)
+        np.savetxt(os.path.join(root, "airplane", "airplane-1", "groundtruth.txt"), boxes, fmt="%g", delimiter=",")
+        return {"airplane-1"}
+    raise ValueError(benchmark)
+
+
+@pytest.mark.parametrize("benchmark", ["otb2015", "uav123", "nfs", "lasot"])
+def test_named_benchmark_layouts(benchmark, tmp_path):
+    root = str(tmp_path / benchmark)
+    names = make_named_benchmark(root, benchmark)
+    report = run_benchmark(SquareTracker, benchmark, root, str(tmp_path / "out"), "Square")
+    assert set(report["sequences"]) == names and report["failed"] == []
+    assert report["overall"]["auc"] == pytest.approx(20 / 21, abs=1e-6)
+    assert report["overall"]["precision_20"] == 1.0
+    if benchmark == "lasot":
+        assert report["overall"]["norm_precision"] == 1.0
+        assert os.path.isfile(os.path.join(tmp_path, "out", "reports", "lasot", "Square", "norm_precision_plot.png"))
+    if benchmark in ("otb2015", "lasot"):  # the rest of the benchmark is reported missing, not silently dropped
+        # OTB-2015 lists 98 folders (Jogging and Skating2 hold two targets each: 100 sequences).
+        assert len(report["missing"]) == {"otb2015": 98 - 2, "lasot": 280 - 1}[benchmark]
+    for name in names:
+        assert os.path.isfile(os.path.join(tmp_path, "out", "results", benchmark, "Square", f"{name}.txt"))
 
 
 # ---------------------------------------------------------------------------
@@ -273,7 +333,8 @@ def make_got10k(root, subset, names=("GOT-10k_Val_000001", "GOT-10k_Val_000002")
 
 def test_got10k_val_layout_and_scores(tmp_path):
     root = make_got10k(str(tmp_path / "got10k"), "val")
-    report = run_benchmark(SquareTracker, "got10k_val", root, str(tmp_path / "out"), "Square")
+    report = run_benchmark(SquareTracker, "got10k_val", root, str(tmp_path / "out"), "Square", visualize=True)
+    assert len(os.listdir(tmp_path / "out" / "visualize" / "got10k_val" / "Square" / "GOT-10k_Val_000002")) == 6
     seq_dir = os.path.join(tmp_path, "out", "results", "got10k_val", "Square", "GOT-10k_Val_000002")
     assert result_rows(os.path.join(seq_dir, "GOT-10k_Val_000002_001.txt")).shape == (6, 4)
     assert os.path.isfile(os.path.join(seq_dir, "GOT-10k_Val_000002_time.txt"))
@@ -346,6 +407,19 @@ def test_track_video_image_folder(tmp_path):
     rows = np.loadtxt(result["boxes_path"], delimiter=",", ndmin=2)
     assert rows.shape == (5, 4) and np.all(rows == [4, 6, 12, 10])
     assert os.path.exists(result["video_path"])
+
+
+def test_track_video_falls_back_to_frames_without_codec(tmp_path, monkeypatch):
+    from guided_tracking.evaluation import video
+
+    monkeypatch.setattr(video, "_VIDEO_CODECS", (("ZZZZ", "tracked.mp4"),))  # no such codec
+    frame_dir = tmp_path / "frames"
+    frame_dir.mkdir()
+    for i in range(3):
+        Image.fromarray(make_frame(target_box(i, 0))).save(frame_dir / f"{i}.jpg")
+    result = track_video(SquareTracker(), str(frame_dir), "4,6,12,10", str(tmp_path / "out"))
+    assert os.path.isdir(result["video_path"]) and len(os.listdir(result["video_path"])) == 3
+    assert not os.path.exists(tmp_path / "out" / "tracked.mp4")
 
 
 def test_track_video_without_box_or_display_asks_for_init_box(tmp_path, monkeypatch):

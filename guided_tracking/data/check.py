@@ -84,7 +84,8 @@ def _parse_args(argv):
     parser.add_argument("root", help="dataset folder")
     parser.add_argument("--format", required=True, choices=sorted(LOADERS), help="layout of ROOT")
     parser.add_argument("--split", default=None,
-                        help="got10k: train/val/test (default: every split present); lasot: train/test/all (default all)")
+                        help="got10k: train/val/test (default: every split present); "
+                             "lasot: train/test/all (default all)")
     parser.add_argument("--version", default=None,
                         help="otb: 2013/2015/tb50/tb100/all (default all folders); uav123: UAV123/UAV20L/UAV123@10fps")
     parser.add_argument("--fps", type=int, default=None, choices=(30, 240), help="nfs frame rate (default 30)")

@@ -91,15 +91,16 @@ def _format_error(path: str, line: Optional[int], what: str) -> DatasetFormatErr
     return DatasetFormatError(f"{where}: {what}", path=str(path), line=line)
 
 
-class _SkipSequence(Exception):
-    """Raised in collector mode once a sequence's problems have been recorded."""
-
-
 class _Problems:
-    """Raise the first problem (``errors is None``) or collect all into ``errors``."""
+    """Raise the first problem (``errors is None``) or collect all into ``errors``.
+
+    In collector mode a sequence goes on being checked after a bad file (so that
+    all its files get reported) and ``failed`` tells :func:`_load_each` to drop it.
+    """
 
     def __init__(self, errors: Optional[list]):
         self.errors = errors
+        self.failed = False
 
     @property
     def strict(self) -> bool:
@@ -111,25 +112,28 @@ class _Problems:
         self.errors.append(exc)
 
     def add_all(self, excs: List[Exception]) -> None:
-        """Report the problems of one file; in collector mode skip its sequence."""
+        """Report the problems of one file (strict: raise the first)."""
         if not excs:
             return
         if self.errors is None:
             raise excs[0]
         self.errors.extend(excs)
-        raise _SkipSequence()
+        self.failed = True
 
 
 def _load_each(items, build: Callable, problems: _Problems) -> List[dict]:
-    """Build one record per item; in collector mode a bad sequence is skipped."""
+    """Build one record per item; in collector mode a bad sequence is dropped."""
     records = []
     for item in items:
+        problems.failed = False
         try:
-            records.append(build(item))
-        except _SkipSequence:
-            pass
+            record = build(item)
         except (DatasetFormatError, FileNotFoundError) as e:
             problems.add(e)
+            continue
+        if not problems.failed:
+            records.append(record)
+    problems.failed = False
     return sorted(records, key=lambda r: r["seq_name"])
 
 
@@ -235,6 +239,9 @@ def _read_boxes(
     """
     splitter, sep_desc = _SEPARATORS[separator]
     lines = _read_lines(path)
+    if not lines:
+        problems.add_all([_format_error(path, None, "empty annotation file")])
+        return np.zeros((0, 4), dtype=np.float32)
     fast = _read_boxes_fast(lines, separator)
     if fast is not None:
         return fast
@@ -267,8 +274,6 @@ def _read_boxes(
     if len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE and i + 1 < len(lines):
         bad.append(_format_error(path, None, f"lines after {i + 1} not checked (too many bad lines)"))
     problems.add_all(bad)
-    if len(lines) == 0:
-        problems.add_all([_format_error(path, None, "empty annotation file")])
     return boxes_xywh
 
 
@@ -278,7 +283,7 @@ def _read_boxes_fast(lines: List[str], separator: str) -> Optional[np.ndarray]:
     Returns None at the first sign of anything unusual, so that the line-by-line
     parser produces the exact error message (or handles NaN-means-absent lines).
     """
-    if separator != "comma" or not lines:
+    if separator != "comma":
         return None
     rows = [line.split(",") for line in lines]
     if any(len(r) != 4 for r in rows):
@@ -338,6 +343,8 @@ def _read_flag_line(path: str, problems: _Problems) -> np.ndarray:
 def _check_count(anno_file: str, n_annos: int, frames: List[str], frame_dir: str, problems: _Problems,
                  what: str = "annotation lines") -> None:
     """One annotation per frame; name both counts and the file when they differ."""
+    if n_annos == 0 and problems.failed:
+        return  # an empty file, already reported as such
     if n_annos != len(frames):
         # Point at the first line without a frame (no line when lines are missing).
         line = len(frames) + 1 if n_annos > len(frames) else None
@@ -419,13 +426,15 @@ def _load_got10k_sequence(seq_dir: str, seq_name: str, init_only_ok: bool, datas
         if os.path.isfile(absence_file):
             absent = _read_int_lines(absence_file, (0, 1), problems)
             _check_count(absence_file, len(absent), frames, seq_dir, problems, what="labels")
-            visible &= absent == 0
+            if len(absent) == len(visible):  # else reported above; keep checking the other files
+                visible &= absent == 0
         cover_file = os.path.join(seq_dir, "cover.label")
         if os.path.isfile(cover_file):
             cover = _read_int_lines(cover_file, range(0, 9), problems)
             _check_count(cover_file, len(cover), frames, seq_dir, problems, what="labels")
             # cover 0 = fully occluded: no pixel of the target to learn from.
-            visible &= cover > 0
+            if len(cover) == len(visible):
+                visible &= cover > 0
             extra["cover"] = cover
     meta_file = os.path.join(seq_dir, "meta_info.ini")
     if os.path.isfile(meta_file):
@@ -506,7 +515,8 @@ def _load_lasot_sequence(seq_dir: str, problems: _Problems, missing_flags: list)
         flags = _read_flag_line(flag_file, problems)
         if len(flags) != len(frames):
             problems.add_all([_format_error(flag_file, 1, f"{len(flags)} flags but {len(frames)} frames in {img_dir}")])
-        visible &= ~flags
+        elif len(flags) == len(visible):
+            visible &= ~flags
     return _make_record(seq_name, frames, boxes_xywh, visible, "lasot", anno_file,
                         object_class=seq_name[: seq_name.rfind("-")])
 
@@ -791,6 +801,8 @@ _NFS_HINT = (
 def _read_nfs_annotation(path: str, problems: _Problems) -> Tuple[np.ndarray, np.ndarray]:
     """(boxes_xyxy (N, 4), flagged (N,) bool: lost or occluded) of an NfS file."""
     lines = _read_lines(path)
+    if not lines:
+        problems.add_all([_format_error(path, None, "empty annotation file")])
     boxes_xyxy = np.zeros((len(lines), 4), dtype=np.float32)
     flagged = np.zeros(len(lines), dtype=bool)
     bad = []
@@ -812,11 +824,9 @@ def _read_nfs_annotation(path: str, problems: _Problems) -> Tuple[np.ndarray, np
             boxes_xyxy[i] = numbers[1:5]
             if len(numbers) >= 8:
                 flagged[i] = numbers[6] != 0 or numbers[7] != 0
-        if len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE:
+        if bad and (problems.strict or len(bad) >= _MAX_LINE_PROBLEMS_PER_FILE):
             break
     problems.add_all(bad)
-    if not lines:
-        problems.add_all([_format_error(path, None, "empty annotation file")])
     return boxes_xyxy, flagged
 
 
@@ -833,9 +843,11 @@ def _load_nfs_sequence(seq_dir: str, fps: int, problems: _Problems) -> dict:
     seq_name = os.path.splitext(os.path.basename(anno_file))[0]
     frame_dir = _require_dir(os.path.join(seq_dir, str(fps), seq_name), _NFS_HINT)
     frames = _list_images(frame_dir)
-    boxes_xyxy, flagged = _read_nfs_annotation(anno_file, problems)
     if not frames:
         raise FileNotFoundError(f"{frame_dir}: no frames. Expected layout: {_NFS_HINT}")
+    boxes_xyxy, flagged = _read_nfs_annotation(anno_file, problems)
+    if not len(boxes_xyxy):
+        return {}  # empty file, already reported (collector mode drops the sequence)
     # Reconcile counts exactly as got10k/datasets/nfs.py does: a ~8x longer
     # annotation is the 240 fps one, keep every 8th line; then a difference of
     # one frame is trimmed from the longer side.
@@ -910,13 +922,9 @@ def _folder_layout(seq_dir: str) -> Optional[str]:
 def _load_folder_sequence(seq_dir: str, layout: str, problems: _Problems) -> List[dict]:
     if layout == "got10k":
         name = os.path.basename(os.path.normpath(seq_dir))
-        try:
-            return [_load_got10k_sequence(seq_dir, name, True, "folder", problems, separator="any")]
-        except _SkipSequence:
-            return []
-        except (DatasetFormatError, FileNotFoundError) as e:
-            problems.add(e)
-            return []
+        return _load_each(
+            [seq_dir], lambda d: _load_got10k_sequence(d, name, True, "folder", problems, separator="any"), problems
+        )
     frame_dir = os.path.join(seq_dir, "img") if layout == "otb" else seq_dir
     anno_files = _otb_anno_files(seq_dir, "groundtruth_rect*.txt") or _otb_anno_files(seq_dir, "groundtruth.txt")
     if not anno_files:
@@ -1095,6 +1103,10 @@ _STANDARD_DATASETS = {
     "uav123": ("uav123", ("UAV123",), {"version": "UAV123"}),
     "uav20l": ("uav123", ("UAV123",), {"version": "UAV20L"}),
     "nfs30": ("nfs", ("NfS",), {"fps": 30}),
+    # Videos of guided_tracking.data.synthetic (GOT-10k layout), see train_net.py.
+    "synthetic_train": ("got10k", ("synthetic",), {"split": "train"}),
+    "synthetic_val": ("got10k", ("synthetic",), {"split": "val"}),
+    "synthetic_test": ("got10k", ("synthetic",), {"split": "test"}),
 }
 
 

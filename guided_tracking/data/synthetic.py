@@ -157,10 +157,10 @@ class SyntheticConfig:
     num_same_class_range: Tuple[int, int] = (1, 4)
     num_other_class_range: Tuple[int, int] = (1, 3)
     distractor_similarity: float = 0.75  # P(same-class distractor re-uses the target's pattern)
-    distractor_cross_rate: float = 1.5  # target crossings per same-class distractor per 100 frames
-    distractor_above_prob: float = 0.5  # P(distractor passes over rather than under the target)
+    distractor_cross_rate: float = 1.0  # target crossings per same-class distractor per 100 frames
+    distractor_above_prob: float = 0.35  # P(distractor passes over rather than under the target)
     # --- occlusion ---
-    occlusion_prob: float = 0.02  # per frame (when none active): an occluder sweeps the target
+    occlusion_prob: float = 0.015  # per frame (when none active): an occluder sweeps the target
     full_occlusion_prob: float = 0.5  # P(an occlusion event hides the target completely)
     occluder_patch_prob: float = 0.5  # P(occluder is a background-textured patch, else an object)
     min_visible_frac: float = 0.03  # below this visible fraction the target is "absent"
@@ -624,6 +624,7 @@ class _Track:
     angle_rad: np.ndarray  # (F,)
     z_order: float
     active: np.ndarray  # (F,) bool
+    blur_scale: float = 1.0  # multiplies config.motion_blur
     blur_px: np.ndarray = None  # (F,)
     blur_dir_xy: np.ndarray = None  # (F, 2)
 
@@ -649,7 +650,8 @@ class _Track:
         delta = np.diff(self.center_xy, axis=0, prepend=self.center_xy[:1])
         speed = np.hypot(delta[:, 0], delta[:, 1])
         fast = speed >= max(config.motion_blur_min_px, 1e-6)
-        self.blur_px = np.where(fast, np.minimum(config.motion_blur * speed, self.size_px), 0.0)
+        blur = np.minimum(self.blur_scale * config.motion_blur * speed, self.size_px)
+        self.blur_px = np.where(fast, blur, 0.0)
         self.blur_dir_xy = delta / np.maximum(speed, 1e-9)[:, None]
 
 
@@ -797,6 +799,7 @@ class _VideoPlan:
     noise_std: float
     noise_seed: int
     params: Dict[str, Any]
+    noise_field: Optional[np.ndarray] = None  # lazily drawn from noise_seed
 
 
 def _plan_occlusions(rng, target: _Track, target_boxes_xyxy, config, pool_textures, background, num_pool) -> List[_Track]:
@@ -812,7 +815,7 @@ def _plan_occlusions(rng, target: _Track, target_boxes_xyxy, config, pool_textur
         if rng.random() >= config.occlusion_prob:
             frame_id += 1
             continue
-        approach, dwell, leave = int(rng.integers(3, 9)), int(rng.integers(1, 7)), int(rng.integers(3, 9))
+        approach, dwell, leave = int(rng.integers(4, 11)), int(rng.integers(1, 7)), int(rng.integers(4, 11))
         full = rng.random() < config.full_occlusion_prob
         box_w = target_boxes_xyxy[frame_id, 2] - target_boxes_xyxy[frame_id, 0]
         box_h = target_boxes_xyxy[frame_id, 3] - target_boxes_xyxy[frame_id, 1]
@@ -867,6 +870,9 @@ def _plan_occlusions(rng, target: _Track, target_boxes_xyxy, config, pool_textur
                 angle_rad=np.zeros(num_frames),
                 z_order=100.0 + len(tracks),
                 active=active,
+                # The sweep is relative to the target (the occluder's own image motion
+                # is mostly the target's), so blur it less than its speed suggests.
+                blur_scale=0.3,
             )
         )
         frame_id = int(frames[-1]) + 1 + int(rng.integers(0, 3))
@@ -1144,13 +1150,25 @@ def _render_frame(plan: _VideoPlan, frame_id: int) -> Tuple[np.ndarray, float]:
     canvas *= plan.gain_rgb[frame_id]
     canvas += plan.bias[frame_id]
     if plan.noise_std > 0:
+        # A random window of a per-video noise field twice the frame size: drawing
+        # fresh normals every frame would cost more than rendering everything else.
         noise_rng = np.random.default_rng([plan.noise_seed, frame_id])
-        noise = noise_rng.standard_normal(canvas.shape, dtype=np.float32)
-        noise *= plan.noise_std
-        canvas += noise
+        nx, ny = int(noise_rng.integers(0, width + 1)), int(noise_rng.integers(0, height + 1))
+        canvas += _noise_field(plan)[ny : ny + height, nx : nx + width]
     canvas += 0.5  # round, not truncate, in the uint8 cast
     np.clip(canvas, 0.0, 255.0, out=canvas)
     return canvas.astype(np.uint8), visible_frac
+
+
+def _noise_field(plan: _VideoPlan) -> np.ndarray:
+    """Gaussian noise (2H x 2W x 3, float32) of the video, drawn once from its seed."""
+    if plan.noise_field is None:
+        width, height = plan.image_wh
+        rng = np.random.default_rng([plan.noise_seed, 2**32])
+        field = rng.standard_normal((2 * height, 2 * width, 3), dtype=np.float32)
+        field *= plan.noise_std
+        plan.noise_field = field
+    return plan.noise_field
 
 
 def _accumulate_cover(target_patch, drawn) -> None:

@@ -5,35 +5,41 @@
 - ``print_table`` / ``plot_curves``: compare several ``report.json``.
 - ``BASELINES``: OpenCV CSRT and KCF as got10k trackers.
 - ``track_video``: track one target in a video file, an image folder or a webcam.
-"""
-from .baselines import BASELINES, CSRT, KCF, OpenCVTracker
-from .benchmark import (
-    BENCHMARKS,
-    FrameReadError,
-    load_benchmark,
-    load_report,
-    load_rgb_frame,
-    plot_curves,
-    print_table,
-    run_benchmark,
-    track_sequence,
-)
-from .video import parse_box_arg, track_video
 
-__all__ = [
-    "BASELINES",
-    "BENCHMARKS",
-    "CSRT",
-    "KCF",
-    "FrameReadError",
-    "OpenCVTracker",
-    "load_benchmark",
-    "load_report",
-    "load_rgb_frame",
-    "parse_box_arg",
-    "plot_curves",
-    "print_table",
-    "run_benchmark",
-    "track_sequence",
-    "track_video",
-]
+Names are imported on first use (PEP 562): ``import guided_tracking.evaluation``
+stays cheap, and ``python -m guided_tracking.evaluation.benchmark`` does not find
+its own module already imported by this package.
+"""
+import importlib
+
+_EXPORTS = {
+    "BASELINES": ".baselines",
+    "CSRT": ".baselines",
+    "KCF": ".baselines",
+    "OpenCVTracker": ".baselines",
+    "BENCHMARKS": ".benchmark",
+    "FrameReadError": ".benchmark",
+    "load_benchmark": ".benchmark",
+    "load_report": ".benchmark",
+    "load_rgb_frame": ".benchmark",
+    "plot_curves": ".benchmark",
+    "print_table": ".benchmark",
+    "run_benchmark": ".benchmark",
+    "track_sequence": ".benchmark",
+    "parse_box_arg": ".video",
+    "track_video": ".video",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -97,8 +97,12 @@ _EXPECTED_LAYOUT = {
               "<root>/<seq>/00000001.jpg + groundtruth.txt (GOT-10k layout)",
 }
 _GOT10K_LAYOUT = ("got10k_val", "got10k_test")
-# Frames whose box/time files are sent to the parent in one message: per-frame
-# messages would make the queue, not the tracker, the bottleneck for fast trackers.
+# Worker start method. "spawn" because CUDA cannot be used in a forked child of a
+# process that already initialized it; each spawned worker re-imports the package
+# (seconds), so CPU-only callers such as the tests may switch to "fork".
+START_METHOD = "spawn"
+# Workers report their tracked-frame count at most this often: per-frame messages
+# would make the queue, not the tracker, the bottleneck for fast trackers.
 _PROGRESS_INTERVAL_S = 0.25
 
 
@@ -203,8 +207,6 @@ class _FolderDataset:
     def __init__(self, sequences):
         self.sequences = {seq["seq_name"]: seq for seq in sequences}
         self.seq_names = list(self.sequences)
-        self.seq_dirs = [os.path.dirname(os.path.abspath(seq["file_names"][0])) if seq["file_names"] else ""
-                         for seq in sequences]
 
     def __getitem__(self, index):
         name = index if isinstance(index, str) else self.seq_names[index]
@@ -526,24 +528,24 @@ def _run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir, de
             device = devices[0] if devices else None
             _run_tasks(tracker_factory, device, tasks, visualize_dir, handle)
         else:
-            _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle, failures)
+            _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle)
     return failures
 
 
-def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle, failures):
+def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle):
+    """Track ``tasks`` in ``num_workers`` processes; their messages go to ``handle`` (see _run_tasks)."""
     try:
         pickle.dumps(tracker_factory)
     except Exception as e:
         raise TypeError(
             f"tracker_factory {tracker_factory!r} cannot be pickled, which num_workers > 1 requires "
             "(use a module-level function, a class or functools.partial of one)") from e
-    # spawn, not fork: CUDA cannot be used in a forked child of a process that touched it.
-    context = mp.get_context("spawn")
+    context = mp.get_context(START_METHOD)
     message_queue = context.Queue()
     chunks = _split_tasks(tasks, num_workers)
     threads = max(1, (os.cpu_count() or 1) // len(chunks))
     unfinished = {i: {t["seq_name"] for t in chunk} for i, chunk in enumerate(chunks)}
-    processes = []
+    processes, finished = [], False
     try:
         for i, chunk in enumerate(chunks):
             device = devices[i % len(devices)] if devices else None
@@ -568,10 +570,12 @@ def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir,
                                        "before finishing this sequence")
                 continue
             _dispatch(message, handle, unfinished, running)
+        finished = True
     finally:
         for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
+            if finished:  # every worker said goodbye: let it flush and exit
+                process.join(timeout=5)
+            if process.is_alive():  # interrupted (Ctrl-C, error in this loop) or stuck
                 process.terminate()
                 process.join()
 
@@ -1008,4 +1012,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main(), not this __main__ copy: worker processes
+    # must unpickle guided_tracking.evaluation.benchmark._worker_main.
+    from guided_tracking.evaluation.benchmark import main as _main
+
+    sys.exit(_main())

@@ -7,7 +7,7 @@ from detectron2.modeling import build_model
 from ..engine.checkpoint import GuidedCheckpointer
 from .tracker import GuidedTracker
 
-__all__ = ["build_tracker"]
+__all__ = ["build_tracker", "make_got10k_tracker"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +28,15 @@ def build_tracker(cfg, device=None) -> GuidedTracker:
     if weights:
         GuidedCheckpointer(model).load(weights)
     return GuidedTracker(cfg, model)
+
+
+def make_got10k_tracker(config_file: str, opts=(), name: str = "GuidedRCNN", device=None):
+    """Picklable tracker factory for benchmark workers: cfg file + opts -> got10k Tracker."""
+    from ..config import get_guided_cfg
+    from .got10k_tracker import Got10kGuidedTracker
+
+    cfg = get_guided_cfg()
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    cfg.freeze()
+    return Got10kGuidedTracker(build_tracker(cfg, device=device), name=name)

@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Track with a guided detector: benchmarks, videos, image folders, webcam.
+
+Benchmarks (got10k toolkit metrics, result files, report.json, plots; reruns resume):
+    python track_net.py --config-file configs/CPU/guided_rcnn_mnv2_FPN.yaml \\
+        --benchmark folder --root ../shared/data/sequences --output output/eval \\
+        MODEL.WEIGHTS output/guided_rcnn_mnv2_FPN_cpu/model_final.pth
+    python track_net.py --config-file ... --benchmark otb2015 --root /data/OTB --num-workers 4 \\
+        --devices cuda:0,cuda:1 MODEL.DEVICE cuda MODEL.WEIGHTS ...
+One video / folder / webcam:
+    python track_net.py --config-file ... --video in.mp4 --init-box 10,20,50,80 --output out/ MODEL.WEIGHTS ...
+"""
+import argparse
+import functools
+import logging
+import sys
+
+import guided_tracking  # noqa: F401
+from detectron2.utils.logger import setup_logger
+from guided_tracking.evaluation.baselines import BASELINES
+from guided_tracking.evaluation.benchmark import BENCHMARKS, plot_curves, print_table, run_benchmark
+from guided_tracking.evaluation.video import parse_box_arg, track_video
+from guided_tracking.tracking.build import make_got10k_tracker
+
+logger = logging.getLogger("guided_tracking")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--name", default="GuidedRCNN", help="tracker name in result folders and tables")
+    parser.add_argument("--output", default="output/tracking", help="output folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--benchmark", choices=BENCHMARKS)
+    source.add_argument("--video", metavar="FILE")
+    source.add_argument("--images", metavar="DIR", help="folder of frames, sorted by name")
+    source.add_argument("--webcam", nargs="?", const=0, type=int, metavar="ID")
+    parser.add_argument("--root", help="dataset root for --benchmark")
+    parser.add_argument("--num-workers", type=int, default=1, help="benchmark worker processes")
+    parser.add_argument("--devices", help="comma separated devices for workers, e.g. cuda:0,cuda:1")
+    parser.add_argument("--baselines", default="", help="also evaluate OpenCV trackers, e.g. csrt,kcf")
+    parser.add_argument("--visualize", action="store_true", help="write annotated benchmark frames")
+    parser.add_argument("--init-box", help="x,y,w,h of the target in the first frame (video/images/webcam)")
+    parser.add_argument("--confidence", action="store_true", help="add a confidence column to boxes.txt")
+    parser.add_argument("--show", action="store_true", help="display frames while tracking")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path")
+    return parser
+
+
+def run_benchmarks(args) -> int:
+    if not args.root:
+        raise SystemExit("--benchmark needs --root DIR (the dataset folder)")
+    devices = args.devices.split(",") if args.devices else None
+    factory = functools.partial(make_got10k_tracker, args.config_file, tuple(args.opts), args.name)
+    reports = {args.name: run_benchmark(factory, args.benchmark, args.root, args.output, args.name,
+                                        num_workers=args.num_workers, devices=devices, visualize=args.visualize)}
+    for key in filter(None, args.baselines.split(",")):
+        if key not in BASELINES:
+            raise SystemExit(f"--baselines: unknown tracker {key!r}; choose from {sorted(BASELINES)}")
+        baseline = BASELINES[key]
+        reports[baseline.__name__] = run_benchmark(baseline, args.benchmark, args.root, args.output,
+                                                   baseline.__name__, num_workers=args.num_workers)
+    if len(reports) > 1 and all(r.get("overall") for r in reports.values()):
+        print_table(reports)
+        plot_curves(reports, f"{args.output}/reports/{args.benchmark}/comparison")
+    return 1 if any(r["failed"] for r in reports.values()) else 0
+
+
+def run_single(args) -> int:
+    source = args.video or args.images or args.webcam
+    init_box = parse_box_arg(args.init_box) if args.init_box else None
+    tracker = make_got10k_tracker(args.config_file, tuple(args.opts), args.name)
+    result = track_video(tracker, source, init_box, args.output, write_confidence=args.confidence, show=args.show)
+    print(f"{result['num_frames']} frames at {result['fps']:.1f} fps -> {result['video_path']}, {result['boxes_path']}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logger(name="guided_tracking", abbrev_name="gt")
+    setup_logger(name="detectron2", abbrev_name="d2")
+    return run_benchmarks(args) if args.benchmark else run_single(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
