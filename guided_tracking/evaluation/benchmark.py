@@ -62,6 +62,7 @@ import traceback
 import numpy as np
 from got10k.datasets import GOT10k, LaSOT, NfS, OTB, UAV123
 from got10k.experiments import ExperimentGOT10k, ExperimentOTB, ExperimentUAV123
+from got10k.utils.metrics import center_error, rect_iou
 from PIL import Image
 from tqdm import tqdm
 
@@ -657,8 +658,6 @@ class _LaSOTEval(_OTBEval):
 
 
 def _ious_and_errors(boxes, anno):
-    from got10k.utils.metrics import center_error, rect_iou
-
     return rect_iou(boxes, anno), center_error(boxes, anno)
 
 
