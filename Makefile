@@ -16,7 +16,8 @@ demo: install
 	$(PY) -m guided_tracking.demo --output $(DEMO_DIR) $(if $(SEQUENCES),--sequences $(SEQUENCES),)
 
 ablations: install
-	$(PY) bench/ablations.py --output $(DEMO_DIR)/ablations
+	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split val
+	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split test
 
 clean:
 	rm -rf $(DEMO_DIR) output

@@ -73,4 +73,5 @@ def ensure_synthetic_datasets(cfg) -> None:
         split = name[len("synthetic_"):]
         num_videos = syn.TRAIN_VIDEOS if split == "train" else syn.EVAL_VIDEOS
         logger.info(f"Synthetic videos: {num_videos} x {syn.FRAMES} frames in {out_dir}/{split}")
-        generate_videos(out_dir, num_videos, syn.FRAMES, syn.SEED, split=split, image_size_wh=tuple(syn.SIZE))
+        generate_videos(out_dir, num_videos, syn.FRAMES, syn.SEED, split=split, image_size_wh=tuple(syn.SIZE),
+                        workers=max(1, min(4, os.cpu_count() or 1)))
