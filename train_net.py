@@ -15,6 +15,7 @@ import guided_tracking  # noqa: F401  (registers everything)
 from detectron2.config import CfgNode
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 from guided_tracking import get_guided_cfg
 from guided_tracking.data.build import ensure_synthetic_datasets
 from guided_tracking.engine import GuidedCheckpointer, GuidedTrainer, launch
@@ -28,6 +29,9 @@ def setup(args) -> CfgNode:
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    # default_setup logs "detectron2" and "fvcore" to stdout and OUTPUT_DIR/log.txt;
+    # this project's loggers too (checkpoint summary, wall-time budget, ...).
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="guided_tracking", abbrev_name="gt")
     return cfg
 
 

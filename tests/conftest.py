@@ -37,6 +37,11 @@ Stable fixture names (other test files rely on them):
 
 ``event_storage``
     An open detectron2 ``EventStorage`` (training forwards log to it).
+
+Importing this conftest sets ``torch.set_num_threads(1)`` (override with the
+environment variable ``GT_TEST_THREADS``): on these tiny tensors, OpenMP threads
+only add synchronisation, and on a loaded machine their spin-waiting makes a
+64 px forward tens of times slower.
 """
 import os
 
@@ -48,6 +53,8 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 from guided_tracking import get_guided_cfg
+
+torch.set_num_threads(int(os.environ.get("GT_TEST_THREADS", "1")))
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO_ROOT, "configs")
@@ -183,3 +190,59 @@ def event_storage():
     """An open detectron2 EventStorage for training-mode forwards."""
     with EventStorage(0) as storage:
         yield storage
+
+
+# ---------------------------------------------------------------- synthetic videos
+# (added for the data / training / launch tests)
+SYNTHETIC_VIDEOS = {"num_videos": 3, "num_frames": 12, "seed": 0, "image_size_wh": (96, 72)}
+
+
+@pytest.fixture(scope="session")
+def synthetic_videos(tmp_path_factory):
+    """A DATASETS.ROOT (str) holding ``synthetic/train``: ``SYNTHETIC_VIDEOS``
+    (3 videos x 12 frames of 96x72, seed 0) in GOT-10k layout, generated once per
+    session by ``guided_tracking.data.synthetic.generate_videos``. The matching
+    config keys are ``synthetic_dataset_opts(root)``."""
+    from guided_tracking.data.synthetic import generate_videos
+
+    root = tmp_path_factory.mktemp("datasets")
+    v = SYNTHETIC_VIDEOS
+    generate_videos(str(root / "synthetic"), v["num_videos"], v["num_frames"], v["seed"], split="train",
+                    image_size_wh=v["image_size_wh"])
+    return str(root)
+
+
+def synthetic_dataset_opts(root: str):
+    """Config opts training on the ``synthetic_videos`` fixture (``train_net`` finds them complete)."""
+    v = SYNTHETIC_VIDEOS
+    return ["DATASETS.ROOT", root, "DATASETS.TRAIN", ("synthetic_train",), "DATASETS.TEST", (),
+            "DATASETS.SYNTHETIC.TRAIN_VIDEOS", v["num_videos"], "DATASETS.SYNTHETIC.FRAMES", v["num_frames"],
+            "DATASETS.SYNTHETIC.SEED", v["seed"], "DATASETS.SYNTHETIC.SIZE", list(v["image_size_wh"])]
+
+
+@pytest.fixture
+def default_dataset_registry():
+    """Restores the import-time registration of the standard dataset names
+    (``$DETECTRON2_DATASETS``) after a test that registered them under another
+    DATASETS.ROOT (``build_triplet_train_loader`` / ``train_net`` do)."""
+    yield
+    from guided_tracking.data.datasets import register_all_video_datasets
+
+    register_all_video_datasets()
+
+
+def randomize_tgm_guidance(module, seed=0, std=0.05):
+    """Give every TGM's fuse conv non-zero guidance blocks, as after training.
+
+    At init the TGM is the identity on the search features (its guidance blocks
+    are zero), so tests of "is the guidance applied / do gradients reach the
+    modulator" start from this state instead."""
+    from guided_tracking.modeling.tgm import TargetGuidanceModule
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, TargetGuidanceModule):
+                block = m.fuse.weight[:, m.channels:]
+                block.copy_(torch.randn(block.shape, generator=g) * std)
+    return module

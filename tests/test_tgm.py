@@ -54,10 +54,6 @@ def test_fuse_starts_as_identity_on_the_search_block(tgm):
     assert torch.equal(tgm.fuse.bias, torch.zeros(C))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TGM init is not the identity: tgm.py _init_weights draws fuse.weight[:, C:] ~ N(0, 0.01) "
-    "instead of zeros, so apply(x) = x + W_mod*(x*m) + W_tgt*t != x at init, contradicting "
-    "'a pretrained detector behaves exactly as before at the first iteration'"))
 def test_apply_at_init_is_the_identity_on_search_features(tgm):
     feats, boxes = _exemplar_inputs()
     guidance = tgm.encode(feats, boxes)

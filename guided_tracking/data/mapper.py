@@ -42,12 +42,31 @@ def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -
     return np.clip(img * brightness, 0, 255).astype(np.uint8)
 
 
+def _fraction_inside_image(box_xywh, image_hw) -> float:
+    """Fraction of the box's area inside the ``H x W`` image."""
+    x0, y0, x1, y1 = xywh_to_xyxy(box_xywh)
+    h, w = image_hw
+    inside = max(min(x1, w) - max(x0, 0.0), 0.0) * max(min(y1, h) - max(y0, 0.0), 0.0)
+    return inside / max((x1 - x0) * (y1 - y0), 1e-12)
+
+
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
 class TripletDatasetMapper:
-    """Callable: sample dict (from TripletDataset) -> model input, or None if degenerate."""
+    """Callable: sample dict (from TripletDataset) -> model input, or None if degenerate.
+
+    Degenerate samples: a box that is not finite or at most 1 px wide/high, a box
+    keeping less than ``min_visible_fraction`` of its area inside its image
+    (annotation far outside the frame: the crop would show only padding), or a
+    search crop keeping less than that fraction of the box.
+
+    Besides the model inputs, ``support`` / ``query`` carry ``geometry`` (the
+    CropGeometry image -> crop, before the flip) and ``flipped`` (the crop was
+    then mirrored: map its boxes back with ``hflip_boxes`` first); the exemplar's
+    is ``exemplar_geometry``.
+    """
 
     @configurable
     def __init__(self, *, image_format: str = "BGR", exemplar_context: float = 2.0, exemplar_px: int = 192,
@@ -113,6 +132,9 @@ class TripletDatasetMapper:
             if path not in cache:
                 cache[path] = utils.read_image(path, format=self.image_format)
             images.append(cache[path])
+        for image, box_xywh in zip(images, boxes_xywh):
+            if _fraction_inside_image(box_xywh, image.shape[:2]) < self.min_visible_fraction:
+                return None
 
         # Exemplar: 2x target, square, centred (paper 3.5). No jitter: at test
         # time the first-frame box is exact.
@@ -129,7 +151,8 @@ class TripletDatasetMapper:
             frames.append(crop)
 
         # One flip decision per triplet keeps exemplar and frames consistent.
-        if rng.random() < self.flip_prob:
+        flipped = bool(rng.random() < self.flip_prob)
+        if flipped:
             exemplar = exemplar[:, ::-1]
             exemplar_box = hflip_boxes(exemplar_box[None], self.exemplar_px)[0]
             for f in frames:
@@ -138,11 +161,13 @@ class TripletDatasetMapper:
 
         out = {"exemplar": _to_tensor(self._augment(exemplar, rng)),
                "exemplar_box": torch.as_tensor(exemplar_box, dtype=torch.float32),
-               "seq_name": sample["seq_name"], "frame_ids": tuple(sample["frame_ids"])}
+               "exemplar_geometry": ex_geom, "seq_name": sample["seq_name"],
+               "frame_ids": tuple(sample["frame_ids"])}
         for name, f in zip(("support", "query"), frames):
             instances = Instances((self.search_px, self.search_px))
             instances.gt_boxes = Boxes(torch.as_tensor(f["box_xyxy"], dtype=torch.float32).reshape(-1, 4))
             instances.gt_classes = torch.zeros(1, dtype=torch.int64)
             out[name] = {"image": _to_tensor(self._augment(f["image"], rng)), "instances": instances,
-                         "height": self.search_px, "width": self.search_px}
+                         "height": self.search_px, "width": self.search_px,
+                         "geometry": f["geometry"], "flipped": flipped}
         return out

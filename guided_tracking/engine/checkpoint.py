@@ -3,6 +3,8 @@ import logging
 
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..modeling.guided_backbone import plain_backbone_key_to_guided
+
 __all__ = ["GuidedCheckpointer"]
 
 logger = logging.getLogger(__name__)
@@ -17,13 +19,12 @@ class GuidedCheckpointer(DetectionCheckpointer):
     def _load_model(self, checkpoint):
         model_keys = set(self.model.state_dict().keys())
         state = checkpoint["model"]
+        # Rename here too (GuidedBackbone also does it on load) so that fvcore's
+        # shape check and the summary below see the final names.
         renamed = {}
         for key, value in state.items():
-            body_key = key.replace("backbone.", "backbone.body.", 1) if key.startswith("backbone.") else key
-            if key not in model_keys and body_key in model_keys:
-                renamed[body_key] = value
-            else:
-                renamed[key] = value
+            body_key = plain_backbone_key_to_guided(key)
+            renamed[body_key if key not in model_keys and body_key in model_keys else key] = value
         checkpoint["model"] = renamed
         loaded_keys = set(renamed) & model_keys
         incompatible = super()._load_model(checkpoint)

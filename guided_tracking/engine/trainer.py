@@ -1,7 +1,11 @@
 """GuidedTrainer: detectron2's DefaultTrainer for MAML on triplets (paper 4.1)."""
 import logging
+import random
 import time
 import weakref
+
+import numpy as np
+import torch
 
 from detectron2.engine import DefaultTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import create_ddp_model
@@ -50,10 +54,38 @@ class _WallTimeBudget(hooks.HookBase):
             self.trainer.stop_requested = True
 
 
+class _SeedEachStep(hooks.HookBase):
+    """Re-seeds torch, numpy and ``random`` from (SEED, rank, iteration) before
+    every step, so that training is bit-reproducible across resumes.
+
+    detectron2's ``default_setup`` seeds the global RNGs from SEED once, at start:
+    the RPN / ROI-head sampling of a run resumed at iteration k would then draw
+    from another RNG state than the uninterrupted run does at k. With this hook
+    (SEED >= 0), step k draws the same numbers in both, and the data stream is
+    already a pure function of (SEED, sample index), so a resumed run continues
+    bit-identically (on the same hardware and thread count). Ranks get different
+    streams, as with detectron2's ``seed + rank``.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def before_step(self):
+        state = np.random.SeedSequence([self.seed, comm.get_rank(), self.trainer.iter]).generate_state(1)
+        step_seed = int(state[0]) & 0x7FFFFFFF
+        np.random.seed(step_seed)
+        torch.manual_seed(step_seed)
+        random.seed(step_seed)
+
+
 class GuidedTrainer(DefaultTrainer):
     """DefaultTrainer with the triplet loader, the exponential LR schedule, a
     wall-time budget, resumable data, CPU DDP (gloo) and a checkpointer that
-    loads plain detector checkpoints into the guided model."""
+    loads plain detector checkpoints into the guided model.
+
+    With SEED >= 0, training is bit-reproducible across ``--resume``: samples are
+    a function of (SEED, sample index) and the global RNGs are re-seeded from
+    (SEED, rank, iteration) before each step (``_SeedEachStep``)."""
 
     def __init__(self, cfg):
         TrainerBase.__init__(self)
@@ -99,9 +131,26 @@ class GuidedTrainer(DefaultTrainer):
         hook_list = super().build_hooks()
         # No detectron2 EvalHook: tracking is evaluated by track_net.py.
         hook_list = [h for h in hook_list if not isinstance(h, hooks.EvalHook)]
+        if self.cfg.SEED >= 0:
+            hook_list.insert(0, _SeedEachStep(self.cfg.SEED))
         if self.cfg.SOLVER.MAX_MINUTES > 0:
             hook_list.insert(0, _WallTimeBudget(self.cfg.SOLVER.MAX_MINUTES))
         return hook_list
+
+    # detectron2 v0.6's DefaultTrainer checkpoints only the iteration and the hooks
+    # (LR scheduler): without these two, a resumed run restarts SGD momentum from
+    # zero and the first resumed step uses the optimizer's initial lr.
+    def state_dict(self):
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()  # optimizer state
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:
+            self._trainer.load_state_dict(state_dict["_trainer"])
+        else:
+            logger.warning("Checkpoint without optimizer state: SGD momentum restarts from zero")
 
     def resume_or_load(self, resume=True):
         super().resume_or_load(resume=resume)
@@ -125,10 +174,12 @@ class GuidedTrainer(DefaultTrainer):
                     if self.stop_requested:
                         logger.info(f"Wall-time budget of {self.cfg.SOLVER.MAX_MINUTES} min reached at "
                                     f"iteration {self.iter + 1}")
+                        # Saved while self.iter is the finished iteration, as the
+                        # periodic checkpoints are: --resume continues at self.iter + 1.
+                        if comm.is_main_process():
+                            self.checkpointer.save("model_final", iteration=self.iter)
                         break
                 self.iter += 1
             finally:
                 self.after_train()
-        if self.stop_requested and comm.is_main_process():
-            self.checkpointer.save("model_final", iteration=self.iter - 1)
         comm.synchronize()

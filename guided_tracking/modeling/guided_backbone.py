@@ -17,7 +17,15 @@ from torch import nn
 
 from .tgm import Guidance, TargetGuidanceModule
 
-__all__ = ["GuidedBackbone"]
+__all__ = ["GuidedBackbone", "plain_backbone_key_to_guided"]
+
+
+def plain_backbone_key_to_guided(key: str, prefix: str = "backbone.") -> str:
+    """A plain detector names its backbone's weights ``backbone.<name>``; in a
+    GuidedBackbone they live under ``backbone.body.<name>``."""
+    if key.startswith(prefix) and not key.startswith((prefix + "body.", prefix + "tgms.")):
+        return prefix + "body." + key[len(prefix):]
+    return key
 
 
 @BACKBONE_REGISTRY.register()
@@ -82,6 +90,15 @@ class GuidedBackbone(Backbone):
             "exemplar_sizes": cfg.MODEL.GUIDED.EXEMPLAR_SIZES,
             "exemplar_size_of_level": cfg.MODEL.GUIDED.EXEMPLAR_SIZE_OF_LEVEL,
         }
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Any loader (load_state_dict, DetectionCheckpointer) can initialise the
+        # wrapped backbone from a plain detector checkpoint.
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            new_key = plain_backbone_key_to_guided(key, prefix)
+            if new_key != key:
+                state_dict[new_key] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------ Backbone API
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:

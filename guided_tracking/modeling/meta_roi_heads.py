@@ -84,6 +84,13 @@ class MetaROIHeads(StandardROIHeads):
                 params["box_predictor.bbox_pred." + name] = p
         return params
 
+    def _is_batched(self, params: Optional[Dict[str, torch.Tensor]]) -> bool:
+        """A batched θ has one more (task) dimension than the module's θ."""
+        if not params:
+            return False
+        name, value = next(iter(params.items()))
+        return value.dim() == self.adaptable_parameters()[name].dim() + 1
+
     # ------------------------------------------------------------ features
     def roi_features(self, features: Dict[str, torch.Tensor], proposals: List[Instances]) -> torch.Tensor:
         """Input of the adapted layers for every proposal: pooled features, run
@@ -160,15 +167,16 @@ class MetaROIHeads(StandardROIHeads):
         return pred_instances
 
     def forward(self, images, features, proposals, targets=None, params=None, task_index=None, num_tasks=1):
-        """StandardROIHeads.forward, with an optional θ (see ``head_forward``)."""
+        """StandardROIHeads.forward, with an optional θ (see ``head_forward``): a
+        plain θ is shared by all images; a batched θ gives image i task i's θ."""
         del images
         if self.training:
             assert targets, "'targets' argument is required during training"
             proposals = self.label_and_sample_proposals(proposals, targets)
-            if params is not None and task_index is None:
+            if self._is_batched(params) and task_index is None:
                 task_index, num_tasks = proposals_task_index(proposals), len(proposals)
             return proposals, self._forward_box(features, proposals, params, task_index, num_tasks)
-        if params is not None and task_index is None:
+        if self._is_batched(params) and task_index is None:
             task_index, num_tasks = proposals_task_index(proposals), len(proposals)
         return self._forward_box(features, proposals, params, task_index, num_tasks), {}
 

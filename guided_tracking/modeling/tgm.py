@@ -58,11 +58,12 @@ class TargetGuidanceModule(nn.Module):
             nn.init.zeros_(conv.bias)
         # Start as the identity on the search features: a pretrained detector
         # behaves exactly as before at the first iteration, and guidance is
-        # learned on top (so a COCO checkpoint is a sound starting point).
+        # learned on top (so a COCO checkpoint is a sound starting point). The
+        # guidance blocks start at zero but get gradients at once (their inputs
+        # are non-zero), and the modulator/target convs follow a step later.
         with torch.no_grad():
             self.fuse.weight.zero_()
             self.fuse.weight[:, : self.channels, 0, 0].copy_(torch.eye(self.channels))
-            self.fuse.weight[:, self.channels :].normal_(std=0.01)
             self.fuse.bias.zero_()
 
     def encode(self, exemplar_features: torch.Tensor, exemplar_boxes_xyxy: torch.Tensor) -> Guidance:

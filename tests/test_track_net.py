@@ -1,0 +1,189 @@
+"""End to end: train a tiny guided detector for 2 iterations on synthetic videos
+(GuidedTrainer, in-process), then run ``track_net.main`` on a folder benchmark
+and on an image folder.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from detectron2.data import DatasetCatalog
+from guided_tracking import get_guided_cfg
+from guided_tracking.data.build import ensure_synthetic_datasets
+from guided_tracking.data.datasets import load_folder, register_all_video_datasets
+from guided_tracking.data.synthetic import generate_videos
+from guided_tracking.engine import GuidedTrainer
+
+from conftest import CPU_YAML, REPO_ROOT
+
+sys.path.insert(0, REPO_ROOT)
+import track_net  # noqa: E402
+
+TRACKER_NAME = "GuidedRCNN"
+
+TINY_YAML = """\
+_BASE_: "{base}"
+MODEL:
+  DEVICE: "cpu"
+  MOBILENET:
+    PRETRAINED: False
+  FPN:
+    OUT_CHANNELS: 16
+  GUIDED:
+    EXEMPLAR_SIZES: [32]
+    EXEMPLAR_SIZE_OF_LEVEL: []
+  RPN:
+    PRE_NMS_TOPK_TRAIN: 200
+    POST_NMS_TOPK_TRAIN: 32
+    PRE_NMS_TOPK_TEST: 100
+    POST_NMS_TOPK_TEST: 32
+    BATCH_SIZE_PER_IMAGE: 32
+  ROI_HEADS:
+    BATCH_SIZE_PER_IMAGE: 16
+  ROI_BOX_HEAD:
+    FC_DIM: 32
+INPUT:
+  GUIDED:
+    SEARCH_SIZE: 64
+TRACKER:
+  INIT_SAMPLES: 4
+  UPDATE_INTERVAL: 3
+  ROIS_PER_SAMPLE: 16
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster (and steadier on a shared machine) single-threaded."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("track_net")
+
+
+@pytest.fixture(scope="module")
+def tiny_yaml(workdir):
+    path = workdir / "tiny_guided_rcnn.yaml"
+    path.write_text(TINY_YAML.format(base=os.path.abspath(CPU_YAML)))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_yaml, workdir):
+    """model_final.pth of 2 real training iterations (MAML on synthetic triplets)."""
+    cfg = get_guided_cfg()
+    cfg.merge_from_file(tiny_yaml)
+    cfg.merge_from_list([
+        "DATASETS.ROOT", str(workdir / "datasets"), "DATASETS.TRAIN", ("synthetic_train",),
+        "DATASETS.SYNTHETIC.TRAIN_VIDEOS", 2, "DATASETS.SYNTHETIC.FRAMES", 8, "DATASETS.SYNTHETIC.SIZE", [96, 72],
+        "DATALOADER.NUM_WORKERS", 0, "SOLVER.IMS_PER_BATCH", 2, "SOLVER.MAX_ITER", 2, "SOLVER.WARMUP_ITERS", 0,
+        "SOLVER.CHECKPOINT_PERIOD", 1000, "SOLVER.MAX_MINUTES", 0.0, "OUTPUT_DIR", str(workdir / "train"),
+        "SEED", 0,
+    ])
+    cfg.freeze()
+    ensure_synthetic_datasets(cfg)
+    try:
+        trainer = GuidedTrainer(cfg)
+        trainer.resume_or_load(resume=False)
+        trainer.train()
+        assert trainer.iter == cfg.SOLVER.MAX_ITER  # training finished
+    finally:
+        # Put the standard names back where the import-time registration had them.
+        register_all_video_datasets()
+    path = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+    assert os.path.isfile(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sequences(workdir):
+    """Two short synthetic sequences in GOT-10k layout (with list.txt)."""
+    generate_videos(str(workdir / "sequences"), num_videos=2, num_frames=7, seed=5, split="val",
+                    image_size_wh=(96, 72))
+    return str(workdir / "sequences" / "val")
+
+
+def _iou(a, b):
+    x0, y0 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x1 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
+    y1 = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
+
+
+def test_benchmark_end_to_end_and_resume(tiny_yaml, checkpoint, sequences, workdir):
+    out = str(workdir / "eval")
+    argv = ["--config-file", tiny_yaml, "--benchmark", "folder", "--root", sequences, "--output", out,
+            "MODEL.WEIGHTS", checkpoint]
+    assert track_net.main(argv) == 0
+
+    result_dir = os.path.join(out, "results", "folder", TRACKER_NAME)
+    report_dir = os.path.join(out, "reports", "folder", TRACKER_NAME)
+    with open(os.path.join(report_dir, "report.json")) as f:
+        report = json.load(f)
+    seqs = load_folder(sequences)
+    names = [s["seq_name"] for s in seqs]
+    assert len(names) == 2
+    assert report["benchmark"] == "folder" and report["tracker"] == TRACKER_NAME
+    assert report["failed"] == [] and sorted(report["sequences"]) == sorted(names)
+    assert 0.0 <= report["overall"]["auc"] <= 1.0 and 0.0 <= report["overall"]["op50"] <= 1.0
+    assert report["plots"] and all(os.path.isfile(p) and os.path.getsize(p) > 0 for p in report["plots"])
+
+    mtimes = {}
+    for seq in seqs:
+        name, gt = seq["seq_name"], np.asarray(seq["boxes_xywh"], np.float64)
+        boxes_path = os.path.join(result_dir, f"{name}.txt")
+        boxes = np.loadtxt(boxes_path, delimiter=",", ndmin=2)
+        assert boxes.shape == (len(seq["file_names"]), 4)  # one box per frame
+        assert np.all(np.isfinite(boxes)) and np.all(boxes[:, 2:] > 0)
+        np.testing.assert_allclose(boxes[0], gt[0], atol=1e-3)  # frame 0 is the given box
+        times = np.loadtxt(os.path.join(result_dir, "times", f"{name}_time.txt"), ndmin=1)
+        confidence = np.loadtxt(os.path.join(result_dir, f"{name}_confidence.txt"), ndmin=1)
+        assert times.shape == confidence.shape == (len(boxes),) and np.all(times > 0)
+        assert confidence[0] == 1.0 and np.all((confidence >= 0) & (confidence <= 1))
+        # The report's AUC is the success AUC of these very files (got10k: 21 thresholds, IoU > t).
+        visible = np.all(np.isfinite(gt), axis=1) & np.asarray(seq.get("visible", np.ones(len(gt), bool)), bool)
+        ious = _iou(boxes[visible], gt[visible])
+        auc = np.mean([(ious > t).mean() for t in np.linspace(0, 1, 21)])
+        assert report["sequences"][name]["auc"] == pytest.approx(auc, abs=1e-6)
+        mtimes[name] = os.stat(boxes_path).st_mtime_ns
+
+    # A rerun finds every sequence done: nothing is tracked again, the files stay untouched.
+    assert track_net.main(argv) == 0
+    for name, mtime in mtimes.items():
+        assert os.stat(os.path.join(result_dir, f"{name}.txt")).st_mtime_ns == mtime
+    with open(os.path.join(report_dir, "report.json")) as f:
+        assert json.load(f)["overall"] == report["overall"]
+
+
+def test_image_folder_writes_video_and_boxes(tiny_yaml, checkpoint, sequences, workdir):
+    seq = load_folder(sequences)[0]
+    x, y, w, h = np.asarray(seq["boxes_xywh"][0], np.float64)
+    out = str(workdir / "single")
+    argv = ["--config-file", tiny_yaml, "--images", os.path.dirname(seq["file_names"][0]),
+            "--init-box", f"{x},{y},{w},{h}", "--output", out, "--confidence", "MODEL.WEIGHTS", checkpoint]
+    assert track_net.main(argv) == 0
+    rows = np.loadtxt(os.path.join(out, "boxes.txt"), delimiter=",", ndmin=2)
+    assert rows.shape == (len(seq["file_names"]), 5)  # one line per frame, x,y,w,h,confidence
+    np.testing.assert_allclose(rows[0, :4], [x, y, w, h], atol=1e-3)
+    assert np.all(np.isfinite(rows))
+    videos = [n for n in os.listdir(out) if n.startswith("tracked")]
+    assert videos, os.listdir(out)
+    video = os.path.join(out, videos[0])
+    assert os.path.isdir(video) or os.path.getsize(video) > 0
+
+
+def test_bad_init_box_is_a_clear_error(tiny_yaml, checkpoint, sequences, workdir):
+    seq_dir = os.path.dirname(load_folder(sequences)[0]["file_names"][0])
+    argv = ["--config-file", tiny_yaml, "--images", seq_dir, "--init-box", "1,2,0,5",
+            "--output", str(workdir / "bad"), "MODEL.WEIGHTS", checkpoint]
+    with pytest.raises(ValueError, match="width and height"):
+        track_net.main(argv)
