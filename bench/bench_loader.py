@@ -19,6 +19,7 @@ The loader is not the bottleneck when (1) / (2) is well above 1 and (3) is small
 import argparse
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -46,7 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, nargs=2, default=[320, 240], metavar=("W", "H"))
     parser.add_argument("--workers", type=int, default=2, help="DATALOADER.NUM_WORKERS")
     parser.add_argument("--loader-batches", type=int, default=40, help="batches timed for the loader alone")
-    parser.add_argument("--steps", type=int, default=4, help="training steps timed (after one warm-up step)")
+    parser.add_argument("--steps", type=int, default=5, help="training steps timed (after one warm-up step)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads of the training process (0: default)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     return parser.parse_args(argv)
 
@@ -83,35 +85,37 @@ def train_step(model, optimizer, batch):
     return float(loss.detach())
 
 
-def model_rate(cfg, model, optimizer, batches):
-    """Triplets/s of training steps on batches already in memory."""
-    train_step(model, optimizer, batches[0])  # warm-up
-    start = time.perf_counter()
-    count = 0
+def model_step_times(model, optimizer, batches):
+    """Seconds of each training step on batches already in memory (after a warm-up step)."""
+    train_step(model, optimizer, batches[0])
+    times = []
     for batch in batches[1:]:
+        start = time.perf_counter()
         train_step(model, optimizer, batch)
-        count += len(batch)
-    return count / (time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def in_loop(cfg, model, optimizer, steps):
-    """Training steps fed by the live loader: (seconds/step, fraction spent waiting for data)."""
+    """Training steps fed by the live loader: seconds per step and seconds waiting for data."""
     it = iter(build_triplet_train_loader(cfg, start_iter=1000))
     train_step(model, optimizer, next(it))  # warm-up: workers start
-    wait = total = 0.0
+    step_times, waits = [], []
     for _ in range(steps):
         t0 = time.perf_counter()
         batch = next(it)
         t1 = time.perf_counter()
         train_step(model, optimizer, batch)
-        wait += t1 - t0
-        total += time.perf_counter() - t0
-    return total / steps, wait / total
+        waits.append(t1 - t0)
+        step_times.append(time.perf_counter() - t0)
+    return step_times, waits
 
 
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     cfg = build_cfg(args)
     ensure_synthetic_datasets(cfg)
     batch = cfg.SOLVER.IMS_PER_BATCH
@@ -136,15 +140,18 @@ def main(argv=None):
     it = iter(build_triplet_train_loader(serial))
     batches = [next(it) for _ in range(args.steps + 1)]
     with EventStorage(0):
-        consume = model_rate(cfg, model, optimizer, batches)
-        print(f"model alone  : {consume:8.1f} triplets/s  ({args.steps} GuidedRCNN training steps, "
-              f"{batch / consume:.2f} s/step)")
+        times = model_step_times(model, optimizer, batches)
+        step = statistics.median(times)
+        consume = batch / step
+        print(f"model alone  : {consume:8.2f} triplets/s  (median of {len(times)} GuidedRCNN training steps: "
+              f"{step:.2f} s/step, range {min(times):.2f}-{max(times):.2f} s)")
         ratio = loader / consume
         print(f"ratio loader / model: {ratio:.1f}x -> "
               + ("the loader is NOT the bottleneck" if ratio > 1.0 else "the loader IS the bottleneck"))
-        step_s, waiting = in_loop(cfg, model, optimizer, args.steps)
-        print(f"in the loop  : {step_s:.2f} s/step, {100 * waiting:.1f}% of it waiting for data "
-              f"({args.steps} steps, loader workers and model sharing the CPUs)")
+        step_times, waits = in_loop(cfg, model, optimizer, args.steps)
+        print(f"in the loop  : median {statistics.median(step_times):.2f} s/step, {1000 * max(waits):.0f} ms at most "
+              f"waiting for a batch ({100 * sum(waits) / sum(step_times):.1f}% of the time; {args.steps} steps, "
+              f"loader workers and model sharing the CPUs)")
     return ratio
 
 

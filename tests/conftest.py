@@ -246,3 +246,22 @@ def randomize_tgm_guidance(module, seed=0, std=0.05):
                 block = m.fuse.weight[:, m.channels:]
                 block.copy_(torch.randn(block.shape, generator=g) * std)
     return module
+
+
+@pytest.fixture(scope="module")
+def single_threaded():
+    """torch and OpenCV on one thread for a test module; the previous counts are restored.
+
+    Tiny models run faster (and steadier) single-threaded on a shared 2-core machine.
+    And with one thread OpenCV never starts its worker pool, which is not fork-safe: in
+    a process whose pool has run, a forked child calling ``cv2.setNumThreads`` (as
+    benchmark workers do) deadlocks, so such a module would hang a later fork-based test.
+    """
+    import cv2
+
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)

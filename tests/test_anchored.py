@@ -20,12 +20,9 @@ ALPHA = 0.1
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster (and steadier on a shared machine) single-threaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_threaded):
+    """torch and OpenCV single-threaded for this module (see conftest.single_threaded)."""
     yield
-    torch.set_num_threads(threads)
 
 
 class ToyAdapt:

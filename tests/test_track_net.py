@@ -8,16 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
-from detectron2.data import DatasetCatalog
 from guided_tracking import get_guided_cfg
-from guided_tracking.data.build import ensure_synthetic_datasets
 from guided_tracking.data.datasets import load_folder, register_all_video_datasets
 from guided_tracking.data.synthetic import generate_videos
 from guided_tracking.engine import GuidedTrainer
 
-from conftest import CPU_YAML, REPO_ROOT
+from conftest import CPU_YAML, REPO_ROOT, synthetic_dataset_opts
 
 sys.path.insert(0, REPO_ROOT)
 import track_net  # noqa: E402
@@ -56,12 +53,9 @@ TRACKER:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster (and steadier on a shared machine) single-threaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_threaded):
+    """torch and OpenCV single-threaded for this module (see conftest.single_threaded)."""
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +71,16 @@ def tiny_yaml(workdir):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_yaml, workdir):
-    """model_final.pth of 2 real training iterations (MAML on synthetic triplets)."""
+def checkpoint(tiny_yaml, workdir, synthetic_videos):
+    """model_final.pth of 2 real training iterations (MAML on synthetic triplets), in-process."""
     cfg = get_guided_cfg()
     cfg.merge_from_file(tiny_yaml)
-    cfg.merge_from_list([
-        "DATASETS.ROOT", str(workdir / "datasets"), "DATASETS.TRAIN", ("synthetic_train",),
-        "DATASETS.SYNTHETIC.TRAIN_VIDEOS", 2, "DATASETS.SYNTHETIC.FRAMES", 8, "DATASETS.SYNTHETIC.SIZE", [96, 72],
+    cfg.merge_from_list(synthetic_dataset_opts(synthetic_videos) + [
         "DATALOADER.NUM_WORKERS", 0, "SOLVER.IMS_PER_BATCH", 2, "SOLVER.MAX_ITER", 2, "SOLVER.WARMUP_ITERS", 0,
         "SOLVER.CHECKPOINT_PERIOD", 1000, "SOLVER.MAX_MINUTES", 0.0, "OUTPUT_DIR", str(workdir / "train"),
         "SEED", 0,
     ])
     cfg.freeze()
-    ensure_synthetic_datasets(cfg)
     try:
         trainer = GuidedTrainer(cfg)
         trainer.resume_or_load(resume=False)
