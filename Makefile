@@ -19,5 +19,10 @@ ablations: install
 	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split val
 	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split test
 
+bench: install
+	$(PY) bench/bench_maml.py
+	$(PY) bench/bench_loader.py
+	$(PY) bench/bench_tracker.py --force-collect
+
 clean:
 	rm -rf $(DEMO_DIR) output

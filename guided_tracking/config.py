@@ -148,18 +148,19 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.COLLECT_THRESHOLD = 0.6
     # Below this best score the target is reported lost: the state is kept.
     _C.TRACKER.LOST_THRESHOLD = 0.2
-    # Step size of online fine-tuning (α); < 0 = MODEL.META.INNER_LR.
+    # Step size of online fine-tuning (α); <= 0 = the model's own α
+    # (MODEL.META.INNER_LR, or the learned Meta-SGD step sizes).
     _C.TRACKER.STEP_SIZE = -1.0
     # Paper 3.4: σ of Eq. 5 and the size learning rate of B*.
     _C.TRACKER.PENALTY_SIGMA = 0.55
     _C.TRACKER.SIZE_LR = 0.275
+    # True: the size rate is SIZE_LR * p_sr(B*) * score(B*) (SiamRPN's damping,
+    # [34]); False: SIZE_LR as the paper's text reads.
+    _C.TRACKER.SIZE_LR_DAMPED = True
     # Weight of the cosine window on displacement in the re-weighted score.
     _C.TRACKER.WINDOW_INFLUENCE = 0.3
     # ROIs sampled per online sample (and per first-frame sample).
     _C.TRACKER.ROIS_PER_SAMPLE = 64
-    # Head initialisation for tracking: "meta" = θ_0 learned by MAML;
-    # "plain" = detector head trained without inner loop (Table 1 "GD").
-    _C.TRACKER.HEAD_INIT = "meta"
     return cfg
 
 

@@ -489,7 +489,9 @@ def _worker_main(worker_id, tracker_factory, device, tasks, visualize_dir, threa
     # N workers each using every core oversubscribe the CPU; split the cores.
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    if "cv2" in sys.modules:
+    # Not after fork: reconfiguring OpenCV's thread pool inherited from a parent
+    # that already used it deadlocks (pthread_cond_destroy inside cv2).
+    if "cv2" in sys.modules and START_METHOD != "fork":
         sys.modules["cv2"].setNumThreads(threads)
 
     def emit(kind, *payload):

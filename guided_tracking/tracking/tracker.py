@@ -91,7 +91,8 @@ class GuidedTracker:
     def __init__(self, model, *, exemplar_context=2.0, exemplar_px=192, search_context=5.0, search_px=480,
                  init_samples=16, init_shift=0.3, init_scale=0.2, init_steps=5, update_steps=1,
                  update_interval=10, anchor_weight=0.5, memory_size=30, collect_threshold=0.6,
-                 lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, window_influence=0.3,
+                 lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
+                 window_influence=0.3,
                  rois_per_sample=None, input_format="BGR", seed=0):
         """model: a built GuidedRCNN with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
@@ -107,6 +108,7 @@ class GuidedTracker:
         self.collect_threshold, self.lost_threshold = collect_threshold, lost_threshold
         self.step_size, self.sigma, self.size_lr = step_size, sigma, size_lr
         self.window_influence = window_influence
+        self.size_lr_damped = size_lr_damped
         self.rois_per_sample = rois_per_sample
         self.input_format = input_format
         self.seed = seed
@@ -129,7 +131,8 @@ class GuidedTracker:
             "collect_threshold": t.COLLECT_THRESHOLD, "lost_threshold": t.LOST_THRESHOLD,
             # STEP_SIZE <= 0: the model's α (INNER_LR, or the learned Meta-SGD steps).
             "step_size": t.STEP_SIZE if t.STEP_SIZE > 0 else None,
-            "sigma": t.PENALTY_SIGMA, "size_lr": t.SIZE_LR, "window_influence": t.WINDOW_INFLUENCE,
+            "sigma": t.PENALTY_SIGMA, "size_lr": t.SIZE_LR,
+            "size_lr_damped": t.SIZE_LR_DAMPED, "window_influence": t.WINDOW_INFLUENCE,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
         }
@@ -239,7 +242,7 @@ class GuidedTracker:
         cand = results[0]["candidates"]
         prev_wh_crop = (float(state.box_xywh[2]) * geom.scale, float(state.box_xywh[3]) * geom.scale)
         loc = localize(cand.pred_boxes, cand.scores, prev_wh_crop, self.search_px, self.window_influence,
-                       self.sigma, self.size_lr)
+                       self.sigma, self.size_lr, damped=self.size_lr_damped)
         state.score = loc.score if loc is not None else 0.0
         state.lost = loc is None or state.score < self.lost_threshold
         if not state.lost:
