@@ -85,8 +85,13 @@ def add_guided_tracking_config(cfg):
     _C.INPUT.GUIDED.SEARCH_SIZE = 480
     # Training jitter of the search-region centre (fraction of target size) and
     # of its scale (log-uniform, +- fraction), so the target is not always centred.
+    # The tracker re-crops at its current size estimate, so it meets the target
+    # at the canonical size SEARCH_SIZE / SEARCH_CONTEXT times the estimate's
+    # error: the crop side is drawn log-uniform in [1/(1+s), 1+s] (s = 0.35:
+    # target at 0.74x-1.35x the canonical size) and the centre uniform in
+    # +-SHIFT_JITTER target sizes per axis.
     _C.INPUT.GUIDED.SHIFT_JITTER = 0.5
-    _C.INPUT.GUIDED.SCALE_JITTER = 0.25
+    _C.INPUT.GUIDED.SCALE_JITTER = 0.35
     _C.INPUT.GUIDED.FLIP_PROB = 0.5
     # Brightness/contrast/saturation jitter strength and blur probability.
     _C.INPUT.GUIDED.COLOR_JITTER = 0.2
@@ -98,6 +103,11 @@ def add_guided_tracking_config(cfg):
     # Root of the standard tracking datasets (GOT-10k/, LaSOT/, OTB/, UAV123/,
     # NfS/, synthetic/); empty = $DETECTRON2_DATASETS (default "datasets").
     _C.DATASETS.ROOT = ""
+    # Extra training/evaluation sets given by path: "NAME=PATH" entries register
+    # PATH (any folder of OTB- or GOT-10k-layout sequences) as dataset NAME, e.g.
+    # DATASETS.FOLDERS ("real_train=/data/real/train",) with
+    # DATASETS.TRAIN ("real_train", "synthetic_train"). Nothing is copied.
+    _C.DATASETS.FOLDERS = []
     # Synthetic videos (GOT-10k layout under ROOT/synthetic) that train_net.py
     # generates when DATASETS.TRAIN names synthetic_* and they are missing.
     _C.DATASETS.SYNTHETIC = CN()
@@ -159,6 +169,20 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.SIZE_LR_DAMPED = True
     # Weight of the cosine window on displacement in the re-weighted score.
     _C.TRACKER.WINDOW_INFLUENCE = 0.3
+    # Re-score and re-regress the candidates at their regressed boxes (a second
+    # head pass, as a cascade stage), so B* is scored as the box reported.
+    _C.TRACKER.REFINE = True
+    # Paper 3.4's size update toward B* (rate SIZE_LR) in log space: growing and
+    # shrinking by one factor move the size alike (False: linear blend).
+    _C.TRACKER.SIZE_LOG_SPACE = True
+    # Largest change of each side per frame, as a factor 1 + x (0 = no limit).
+    _C.TRACKER.MAX_SCALE_STEP = 0.15
+    # The target side sqrt(w * h) stays within these multiples of the initial one.
+    _C.TRACKER.SIZE_BOUNDS = [0.2, 5.0]
+    # Share of the first-frame (ground-truth) samples in every online update's
+    # loss; collected samples, labelled by the tracker's own estimate, teach
+    # classification only.
+    _C.TRACKER.INIT_SHARE = 0.5
     # ROIs sampled per online sample (and per first-frame sample).
     _C.TRACKER.ROIS_PER_SAMPLE = 64
     return cfg

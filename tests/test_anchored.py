@@ -13,6 +13,8 @@ import torch
 
 from guided_tracking.tracking import GuidedTracker, anchored_update
 from guided_tracking.tracking.anchored import mix_params
+from guided_tracking.modeling.maml import inner_loop
+from guided_tracking.tracking.online import concat_samples, online_loss_fn
 
 from detectron2.modeling import build_model
 
@@ -131,12 +133,14 @@ def test_tracker_update_is_eq4_of_separate_adapt_calls(tiny_cfg, lam):
             for key in theta_prev:  # no update: θ unchanged
                 assert torch.equal(state.theta[key], theta_prev[key])
             continue
-        # The sample set of this update: first-frame samples + memory (incl. this frame's).
+        # The sample set of this update: first-frame samples + memory (incl. this
+        # frame's), with the online loss of tracking/online.py.
         assert len(state.memory) == t
-        inputs, proposals = tracker._all_samples()
-        assert inputs.shape[0] == sum(len(p) for p in proposals)
-        from_anchor, _ = model.adapt(inputs, proposals, state.theta0, steps, differentiable=False, step_size=0.2)
-        from_prev, _ = model.adapt(inputs, proposals, theta_prev, steps, differentiable=False, step_size=0.2)
+        collected = concat_samples(list(state.memory))
+        assert collected[0].shape[0] == sum(len(p) for p in collected[1])
+        loss_fn = online_loss_fn(model.roi_heads, state.init_samples, collected, tracker.init_share)
+        from_anchor, _ = inner_loop(loss_fn, state.theta0, steps, 0.2, differentiable=False)
+        from_prev, _ = inner_loop(loss_fn, theta_prev, steps, 0.2, differentiable=False)
         for key in from_anchor:
             expected = lam * from_anchor[key] + (1 - lam) * from_prev[key]
             torch.testing.assert_close(state.theta[key], expected, rtol=1e-5, atol=1e-6)

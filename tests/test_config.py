@@ -154,9 +154,9 @@ def test_cpu_mnv2_yaml_merges_and_builds():
     model = build_model(cfg)
     assert isinstance(model, GuidedRCNN)
     assert isinstance(model.backbone.body.bottom_up, MobileNetV2)
-    assert model.backbone.level_exemplar_index == {"p2": 0, "p3": 0, "p4": 1, "p5": 1, "p6": 1}
+    assert model.backbone.level_exemplar_index == {"p2": 0, "p3": 1, "p4": 1, "p5": 1, "p6": 1}
     assert model.roi_heads.box_predictor.cls_score.out_features == 2  # target vs background
-    assert torch.allclose(model.pixel_std.flatten(), torch.tensor([57.375, 57.12, 58.395]))
+    assert torch.allclose(model.pixel_std.flatten(), torch.tensor([58.395, 57.12, 57.375]))  # RGB (torchvision)
 
 
 def test_unknown_key_gives_detectron2_key_error(tmp_path):

@@ -51,8 +51,11 @@ def test_rejects_non_guided_components(tiny_cfg):
 
 
 def test_second_order_gradients_reach_theta0_tgm_and_backbone(tiny_model, tiny_cfg, make_triplets):
-    second, first = _pair(tiny_model, tiny_cfg, ["MODEL.META.INNER_STEPS", 1],
-                          ["MODEL.META.INNER_STEPS", 1, "MODEL.META.FIRST_ORDER", True])
+    # Every anchor in the RPN loss, so each level's TGM has a gradient whatever
+    # the anchor sampling draws (15 anchors a cell leave few coarse-level ones).
+    every_anchor = ["MODEL.RPN.BATCH_SIZE_PER_IMAGE", 100000]
+    second, first = _pair(tiny_model, tiny_cfg, ["MODEL.META.INNER_STEPS", 1] + every_anchor,
+                          ["MODEL.META.INNER_STEPS", 1, "MODEL.META.FIRST_ORDER", True] + every_anchor)
     assert second.first_order is False and first.first_order is True
     triplets = make_triplets(2)
 

@@ -10,6 +10,7 @@ from guided_tracking.tracking.localization import (
     SIGMA,
     SIZE_LR,
     Localization,
+    clamp_target_side,
     hann_window_at,
     localize,
     normalized_scale_aspect_penalty,
@@ -76,16 +77,52 @@ def test_shape_change_penalised_over_slightly_lower_score():
 def test_size_smoothing_hand_computed():
     boxes = torch.tensor([_box(250, 230, 120, 120)], dtype=torch.float64)
     scores = torch.tensor([0.9], dtype=torch.float64)
+    linear = localize(boxes, scores, (100.0, 100.0), OUT, damped=False, log_space=False)
+    assert linear.center_xy_crop == (250.0, 230.0)
+    np.testing.assert_allclose(linear.size_wh_crop, [105.5, 105.5])  # 0.725 * 100 + 0.275 * 120
+    # Log space (default): 100 * (120 / 100) ** 0.275.
     undamped = localize(boxes, scores, (100.0, 100.0), OUT, damped=False)
-    assert undamped.center_xy_crop == (250.0, 230.0)
-    np.testing.assert_allclose(undamped.size_wh_crop, [105.5, 105.5])  # 0.725 * 100 + 0.275 * 120
-    damped = localize(boxes, scores, (100.0, 100.0), OUT)
+    np.testing.assert_allclose(undamped.size_wh_crop, [100.0 * 1.2 ** 0.275] * 2, rtol=1e-12)
+    damped = localize(boxes, scores, (100.0, 100.0), OUT, log_space=False)
     # lr_eff = 0.275 * p_sr_norm * score, p_sr_norm = exp(-(1 + 1.2 - 2) / 0.55) (d_r = 1, d_s = 1.2)
     assert 0.275 * math.exp(-0.2 / 0.55) * 0.9 == pytest.approx(0.1720481223)
     np.testing.assert_allclose(damped.size_wh_crop, [103.4409624456, 103.4409624456], rtol=1e-9)
     # Non-square: both sides move with the same rate towards B*'s sides.
-    loc = localize(np.array([_box(240, 240, 80, 120)]), np.array([1.0]), (100.0, 100.0), OUT, damped=False)
+    loc = localize(np.array([_box(240, 240, 80, 120)]), np.array([1.0]), (100.0, 100.0), OUT, damped=False,
+                   log_space=False)
     np.testing.assert_allclose(loc.size_wh_crop, [0.725 * 100 + 0.275 * 80, 0.725 * 100 + 0.275 * 120])
+
+
+def test_log_space_size_update_is_symmetric():
+    """Growing toward 2x and shrinking toward 0.5x move the size by the same factor;
+    a linear blend moves twice as far (in log size) toward growth."""
+    def size(side, log_space):
+        loc = localize(np.array([_box(240, 240, side, side)]), np.array([1.0]), (100.0, 100.0), OUT,
+                       damped=False, log_space=log_space)
+        return loc.size_wh_crop[0]
+
+    assert math.log(size(200, True) / 100) == pytest.approx(-math.log(size(50, True) / 100))
+    assert math.log(size(200, False) / 100) > 1.5 * -math.log(size(50, False) / 100)
+
+
+def test_max_scale_step_limits_change_per_frame():
+    boxes = np.array([_box(240, 240, 400, 400), _box(240, 240, 10, 10)])
+    grow = localize(boxes[:1], np.array([1.0]), (100.0, 100.0), OUT, damped=False, max_scale_step=0.1)
+    shrink = localize(boxes[1:], np.array([1.0]), (100.0, 100.0), OUT, damped=False, max_scale_step=0.1)
+    np.testing.assert_allclose(grow.size_wh_crop, [110.0, 110.0])
+    np.testing.assert_allclose(shrink.size_wh_crop, [100.0 / 1.1, 100.0 / 1.1])
+    free = localize(boxes[:1], np.array([1.0]), (100.0, 100.0), OUT, damped=False)
+    assert free.size_wh_crop[0] == pytest.approx(100.0 * 4.0 ** 0.275)
+
+
+def test_clamp_target_side_keeps_centre_and_aspect():
+    # Side sqrt(40 * 160) = 80 against an initial side of 10 with bounds (0.2, 5): capped at 50.
+    x, y, w, h = clamp_target_side((0.0, 0.0, 40.0, 160.0), 10.0, (0.2, 5.0))
+    assert math.sqrt(w * h) == pytest.approx(50.0)
+    assert w / h == pytest.approx(0.25)
+    assert (x + w / 2, y + h / 2) == pytest.approx((20.0, 80.0))
+    assert clamp_target_side((5.0, 5.0, 1.0, 1.0), 10.0, (0.2, 5.0))[2] == pytest.approx(2.0)
+    assert clamp_target_side((5.0, 5.0, 12.0, 12.0), 10.0, (0.2, 5.0)) == (5.0, 5.0, 12.0, 12.0)
 
 
 def test_empty_and_nan_candidates():

@@ -65,7 +65,8 @@ def frames(tmp_path):
 def test_from_config_sizes(tiny_cfg):
     mapper = TripletDatasetMapper(tiny_cfg("mnv2_fpn", ["INPUT.GUIDED.SEARCH_SIZE", 96]))
     assert (mapper.exemplar_px, mapper.search_px) == (64, 96)  # largest of EXEMPLAR_SIZES [32, 64]
-    assert (mapper.exemplar_context, mapper.search_context) == (2.0, 5.0)
+    # CPU config: exemplar context 2.5 so the target is 51.2 px in both crops.
+    assert (mapper.exemplar_context, mapper.search_context) == (2.5, 5.0)
 
 
 def test_search_crop_round_trip_and_output_format(frames):

@@ -18,6 +18,7 @@ from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from guided_tracking.data.crop import search_geometry
 from guided_tracking.tracking import GuidedTracker, Got10kGuidedTracker, build_tracker
+from guided_tracking.tracking.online import concat_samples
 
 # Tiny settings of the brief: one 32 px exemplar, 64 px search region, 4 first-frame samples.
 TINY_TRACKER_OPTS = [
@@ -32,6 +33,10 @@ ALWAYS_COLLECT = ["TRACKER.COLLECT_THRESHOLD", 0.0, "TRACKER.LOST_THRESHOLD", 0.
 def _one_thread(single_threaded):
     """torch and OpenCV single-threaded for this module (see conftest.single_threaded)."""
     yield
+
+
+# Scripted candidates are the tracker's final candidates: no second head pass.
+NO_REFINE = ["TRACKER.REFINE", False]
 
 
 @pytest.fixture
@@ -93,13 +98,15 @@ class ScriptedDetect:
 
 
 def expected_size(prev_wh, gt_wh, score, sigma=0.55, lr=0.275):
-    """Paper 3.4 by hand: size moves towards B* with lr * p_sr (Eq. 5, 1 at no change) * score."""
+    """Paper 3.4 by hand: size moves towards B* with lr * p_sr (Eq. 5, 1 at no change) * score,
+    in log space; the sequence's size change per frame is below TRACKER.MAX_SCALE_STEP."""
     (w, h), (bw, bh) = prev_wh, gt_wh
     d_r = max((bw / bh) / (w / h), (w / h) / (bw / bh))
     d_s = max(math.sqrt(bw * bh) / math.sqrt(w * h), math.sqrt(w * h) / math.sqrt(bw * bh))
     p_sr = math.exp(-abs(d_r + d_s - 1.0) / sigma) / math.exp(-1.0 / sigma)
     rate = min(max(lr * p_sr * score, 0.0), 1.0)
-    return (1 - rate) * w + rate * bw, (1 - rate) * h + rate * bh
+    # In log space (TRACKER.SIZE_LOG_SPACE): w * (bw / w) ** rate.
+    return w * (bw / w) ** rate, h * (bh / h) ** rate
 
 
 def centre(box):
@@ -110,7 +117,7 @@ def centre(box):
 # crop / uncrop round trip
 # ---------------------------------------------------------------------------
 def test_round_trip_returns_ground_truth_centre_and_smoothed_size(make_tracker, monkeypatch):
-    tracker = make_tracker()
+    tracker = make_tracker(NO_REFINE)
     frames, gt = moving_sequence(12)
     detect = ScriptedDetect(tracker)
     monkeypatch.setattr(tracker.model, "detect", detect)
@@ -130,7 +137,7 @@ def test_round_trip_returns_ground_truth_centre_and_smoothed_size(make_tracker, 
 
 def test_round_trip_with_rgb_model_input(make_tracker, monkeypatch):
     """INPUT.FORMAT RGB only changes what the network sees, not the geometry."""
-    tracker = make_tracker(["INPUT.FORMAT", "RGB"])
+    tracker = make_tracker(["INPUT.FORMAT", "RGB"] + NO_REFINE)
     frames, gt = moving_sequence(4)
     detect = ScriptedDetect(tracker)
     monkeypatch.setattr(tracker.model, "detect", detect)
@@ -144,7 +151,7 @@ def test_round_trip_with_rgb_model_input(make_tracker, monkeypatch):
 # lost target
 # ---------------------------------------------------------------------------
 def test_lost_target_keeps_state_then_recovers(make_tracker, monkeypatch):
-    tracker = make_tracker(["TRACKER.UPDATE_INTERVAL", 2])
+    tracker = make_tracker(["TRACKER.UPDATE_INTERVAL", 2] + NO_REFINE)
     frames, gt = moving_sequence(10)
     detect = ScriptedDetect(tracker)
     monkeypatch.setattr(tracker.model, "detect", detect)
@@ -211,7 +218,7 @@ def test_memory_stays_bounded_over_a_long_sequence(make_tracker):
         sizes.append(sum(_tensor_bytes(m) for m in memory))
         if tracker.last_updated:
             updates += 1
-            assert tracker._all_samples()[0].shape[0] <= init_rows + memory_size * rois
+            assert concat_samples(list(memory))[0].shape[0] <= memory_size * rois
     assert updates == 60 // 4
     assert max(sizes[memory_size:]) <= max(sizes[:memory_size]) * 1.5  # full from frame 5 on, no growth
     assert all(torch.isfinite(v).all() for v in tracker.state.theta.values())

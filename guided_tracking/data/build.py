@@ -16,13 +16,27 @@ __all__ = ["build_triplet_train_loader", "ensure_datasets_registered"]
 logger = logging.getLogger(__name__)
 
 
+def parse_folder_entry(entry: str):
+    """``"NAME=PATH"`` of DATASETS.FOLDERS -> (name, path), or a clear error."""
+    name, sep, path = str(entry).partition("=")
+    name, path = name.strip(), os.path.expanduser(path.strip())
+    if not sep or not name or not path:
+        raise ValueError(f"DATASETS.FOLDERS entry {entry!r}: expected 'NAME=PATH', e.g. 'real_train=/data/real/train'")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"DATASETS.FOLDERS entry {entry!r}: folder {path!r} does not exist")
+    return name, path
+
+
 def ensure_datasets_registered(cfg):
     """Register the standard names under DATASETS.ROOT when set (else the
-    $DETECTRON2_DATASETS registration done at import time stands)."""
-    from .datasets import register_all_video_datasets
+    $DETECTRON2_DATASETS registration done at import time stands), and each
+    DATASETS.FOLDERS ``NAME=PATH`` as a folder dataset."""
+    from .datasets import register_all_video_datasets, register_folder_dataset
 
     if cfg.DATASETS.ROOT:
         register_all_video_datasets(cfg.DATASETS.ROOT)
+    for entry in cfg.DATASETS.FOLDERS:
+        register_folder_dataset(*parse_folder_entry(entry))
 
 
 def build_triplet_train_loader(cfg, mapper=None, start_iter: int = 0):

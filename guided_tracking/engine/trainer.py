@@ -12,6 +12,7 @@ from detectron2.engine.defaults import create_ddp_model
 from detectron2.solver import LRMultiplier, WarmupParamScheduler
 from detectron2.utils import comm
 from detectron2.utils.events import EventStorage
+from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 from fvcore.common.param_scheduler import ExponentialParamScheduler
 
@@ -92,6 +93,10 @@ class GuidedTrainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        if cfg.SEED >= 0:
+            # The model's random init is part of the run: seed it as
+            # detectron2's default_setup does, also when no CLI called that.
+            seed_all_rng(cfg.SEED + comm.get_rank())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)

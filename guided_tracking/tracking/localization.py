@@ -37,6 +37,7 @@ __all__ = [
     "penalized_scores",
     "localize",
     "update_state",
+    "clamp_target_side",
 ]
 
 # Eq. 5: scaling factor sigma of the Laplace penalty (paper: 0.55).
@@ -170,6 +171,8 @@ def localize(
     sigma: float = SIGMA,
     lr: float = SIZE_LR,
     damped: bool = True,
+    log_space: bool = True,
+    max_scale_step: float = 0.0,
 ) -> Optional[Localization]:
     """Pick B* among pre-NMS candidates and smooth the target size (Sec. 3.4).
 
@@ -186,12 +189,21 @@ def localize(
             ``lr_eff = lr * p_sr_norm(B*) * score(B*)`` (SiamRPN's damping: an
             uncertain or shape-changing detection barely changes the size);
             if False, ``lr_eff = lr`` (the paper's text read literally).
-            ``lr_eff`` is clipped to [0, 1] so the size stays a convex
-            combination of the previous size and B*'s size.
+            ``lr_eff`` is clipped to [0, 1] so the size stays between the
+            previous size and B*'s size.
+        log_space: if True (default), ``new_wh = prev_wh * (wh(B*) / prev_wh) ** lr_eff``
+            per side: growing by a factor and shrinking by it are symmetric, so a
+            detector that errs either way by the same factor does not bias the
+            size (a linear blend favours growth: it moves 0.275 of the way to 2x
+            but only 0.1375 of the way to 0.5x, measured in log size). If False,
+            ``new_wh = (1 - lr_eff) * prev_wh + lr_eff * wh(B*)``.
+        max_scale_step: > 0 limits each side's change per frame to a factor in
+            ``[1 / (1 + max_scale_step), 1 + max_scale_step]``: a target's size
+            changes little between frames, a wrong B* can change it a lot.
 
     Returns:
-        :class:`Localization` with ``new_wh = (1 - lr_eff) * prev_wh + lr_eff * wh(B*)``,
-        or ``None`` if there is no usable candidate (K = 0 or all NaN).
+        :class:`Localization` with the new size, or ``None`` if there is no
+        usable candidate (K = 0 or all NaN).
     """
     boxes = _as_float_tensor(boxes_xyxy).reshape(-1, 4)
     if boxes.shape[0] == 0:
@@ -205,7 +217,17 @@ def localize(
     best_wh = (best_box[2] - best_box[0], best_box[3] - best_box[1])
     lr_eff = lr * float(p_sr[best]) * best_score if damped else lr
     lr_eff = min(max(lr_eff, 0.0), 1.0)
-    new_wh = tuple((1.0 - lr_eff) * float(p) + lr_eff * b for p, b in zip(prev_size_wh, best_wh))
+    new_wh = []
+    for prev, b in zip(prev_size_wh, best_wh):
+        prev = max(float(prev), _EPS)
+        if log_space:
+            w = prev * math.exp(lr_eff * math.log(max(b, _EPS) / prev))
+        else:
+            w = (1.0 - lr_eff) * prev + lr_eff * b
+        if max_scale_step > 0:
+            w = min(max(w, prev / (1.0 + max_scale_step)), prev * (1.0 + max_scale_step))
+        new_wh.append(w)
+    new_wh = tuple(new_wh)
     return Localization(
         center_xy_crop=(0.5 * (best_box[0] + best_box[2]), 0.5 * (best_box[1] + best_box[3])),
         size_wh_crop=new_wh,
@@ -257,4 +279,19 @@ def update_state(
     # min(...) last: an image smaller than min_size_px caps the size at the image.
     w = min(max(w, min_size_px), max(img_w, 1.0))
     h = min(max(h, min_size_px), max(img_h, 1.0))
+    return (cx - 0.5 * w, cy - 0.5 * h, w, h)
+
+
+def clamp_target_side(box_xywh: Sequence[float], init_side_px: float, bounds: Sequence[float]) -> Tuple[float, ...]:
+    """Keep the target side ``sqrt(w * h)`` within ``bounds`` = (lo, hi) times the
+    initial side, about the box centre and keeping its aspect ratio: the size a
+    run of bad frames can drift to stays recoverable."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    side = math.sqrt(max(w, _EPS) * max(h, _EPS))
+    lo, hi = float(bounds[0]) * init_side_px, float(bounds[1]) * init_side_px
+    factor = min(max(side, lo), hi) / side
+    if factor == 1.0:
+        return (x, y, w, h)
+    cx, cy = x + 0.5 * w, y + 0.5 * h
+    w, h = w * factor, h * factor
     return (cx - 0.5 * w, cy - 0.5 * h, w, h)

@@ -1,11 +1,16 @@
 """GuidedTracker: online tracking with a GuidedRCNN (paper 3.4).
 
-initialize: guidance encoded once; 16 augmented first-frame samples (random
-flips and crops) in one batch; N_1 inner steps from θ_0 give θ_1.
-track: search region (5x target) at the previous position; pre-NMS candidates;
-localisation with the cosine window and Eq. 5; one sample per confident frame
-kept as ROI features + labels; every T frames N_τ steps of anchored updating
-(Eq. 4) on the cached samples -- the backbone never re-runs for an update.
+initialize: guidance encoded once (for the exemplar and its mirror image, so
+flipped first-frame samples are guided by a flipped exemplar, as in training);
+16 augmented first-frame samples (random flips and crops) in one batch; N_1
+inner steps from θ_0 give θ_1.
+track: search region (5x target) at the previous position; pre-NMS candidates,
+refined by a second head pass at their regressed boxes (as a cascade stage);
+localisation with the cosine window and Eq. 5; the size moves toward B* in log
+space, at most MAX_SCALE_STEP per frame and within SIZE_BOUNDS of the initial
+size; one sample per confident frame kept as ROI features + labels; every T
+frames N_τ steps of anchored updating (Eq. 4) on the cached samples (loss in
+``online.py``) -- the backbone never re-runs for an update.
 Crops are padded with the frame's mean colour (cv2.mean: the value of
 ``crop_image``'s default, without its slow numpy reduction).
 """
@@ -24,10 +29,13 @@ from detectron2.config import configurable
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry
+from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry, target_side_px
 from ..data.mapper import xywh_to_xyxy
+from ..modeling.guided_backbone import GuidedBackbone
+from ..modeling.maml import inner_loop
 from .anchored import anchored_update
-from .localization import localize, update_state
+from .localization import clamp_target_side, localize, update_state
+from .online import concat_samples, online_loss_fn
 
 __all__ = ["GuidedTracker", "TrackerState", "as_uint8_image", "validate_box_xywh"]
 
@@ -82,6 +90,7 @@ class TrackerState:
     theta: Dict[str, torch.Tensor]  # θ_t
     init_samples: Tuple[torch.Tensor, List[Instances]]
     memory: Deque = field(default_factory=collections.deque)
+    init_side_px: float = 0.0  # sqrt(w * h) of the given box (SIZE_BOUNDS)
     score: float = 1.0
     lost: bool = False
 
@@ -92,7 +101,8 @@ class GuidedTracker:
                  init_samples=16, init_shift=0.3, init_scale=0.2, init_steps=5, update_steps=1,
                  update_interval=10, anchor_weight=0.5, memory_size=30, collect_threshold=0.6,
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
-                 window_influence=0.3,
+                 window_influence=0.3, refine=True, size_log_space=True, max_scale_step=0.0,
+                 size_bounds=(0.0, float("inf")), init_share=0.5,
                  rois_per_sample=None, input_format="BGR", seed=0):
         """model: a built GuidedRCNN with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
@@ -109,6 +119,8 @@ class GuidedTracker:
         self.step_size, self.sigma, self.size_lr = step_size, sigma, size_lr
         self.window_influence = window_influence
         self.size_lr_damped = size_lr_damped
+        self.refine, self.size_log_space, self.max_scale_step = refine, size_log_space, max_scale_step
+        self.size_bounds, self.init_share = tuple(size_bounds), init_share
         self.rois_per_sample = rois_per_sample
         self.input_format = input_format
         self.seed = seed
@@ -133,6 +145,8 @@ class GuidedTracker:
             "step_size": t.STEP_SIZE if t.STEP_SIZE > 0 else None,
             "sigma": t.PENALTY_SIGMA, "size_lr": t.SIZE_LR,
             "size_lr_damped": t.SIZE_LR_DAMPED, "window_influence": t.WINDOW_INFLUENCE,
+            "refine": t.REFINE, "size_log_space": t.SIZE_LOG_SPACE, "max_scale_step": t.MAX_SCALE_STEP,
+            "size_bounds": tuple(t.SIZE_BOUNDS), "init_share": t.INIT_SHARE,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
         }
@@ -154,10 +168,14 @@ class GuidedTracker:
         default, but cv2.mean is ~100x faster than numpy's uint8 mean per frame."""
         return cv2.mean(image)[:image.shape[2]]
 
-    def _features(self, crops: List[np.ndarray]):
+    def _features(self, crops: List[np.ndarray], guidance=None, task_ids=None):
+        """Guided features of ``crops``; by default all guided by the target's
+        guidance, else crop i by target ``task_ids[i]`` of ``guidance``."""
         images = self.model.normalize([self._to_tensor(c) for c in crops])
-        task_ids = torch.zeros(len(crops), dtype=torch.long, device=self.device)
-        return images, self.model.guided_features(images, self.state.guidance, task_ids)
+        if guidance is None:
+            guidance = self.state.guidance
+            task_ids = torch.zeros(len(crops), dtype=torch.long, device=self.device)
+        return images, self.model.guided_features(images, guidance, task_ids)
 
     def _labelled_rois(self, features, proposals: List[Instances], boxes_xyxy: np.ndarray):
         """Sampled ROIs labelled against ``boxes_xyxy`` (one per image) and their
@@ -179,16 +197,25 @@ class GuidedTracker:
             roi_heads.batch_size_per_image = default_rois
         return roi_heads.roi_features(features, sampled), sampled
 
-    def _adapt(self, params: Dict[str, torch.Tensor], steps: int, samples):
-        """``steps`` inner steps of Eq. 1 on ``samples`` = (inputs, proposals), plain θ."""
-        inputs, proposals = samples
-        out, _ = self.model.adapt(inputs, proposals, params, steps, differentiable=False, step_size=self.step_size)
+    def _adapt(self, params: Dict[str, torch.Tensor], steps: int, collected=None):
+        """``steps`` inner steps of Eq. 1 from ``params`` on the first-frame samples
+        and the ``collected`` ones (loss: ``online.online_loss_fn``), plain θ."""
+        loss_fn = online_loss_fn(self.model.roi_heads, self.state.init_samples, collected, self.init_share)
+        step_size = self.model.step_size() if self.step_size is None else self.step_size
+        out, _ = inner_loop(loss_fn, params, steps, step_size, differentiable=False)
         return out
 
-    def _all_samples(self):
-        inputs = [self.state.init_samples[0]] + [m[0] for m in self.state.memory]
-        proposals = list(self.state.init_samples[1]) + [p for m in self.state.memory for p in m[1]]
-        return torch.cat(inputs), proposals
+    def _refine(self, features, boxes_xyxy: torch.Tensor, theta):
+        """Second head pass at the regressed boxes (a cascade stage with the same
+        θ): the score and box of B* then belong to the box the tracker reports,
+        not to the proposal it was regressed from."""
+        proposals = Instances((self.search_px, self.search_px))
+        proposals.proposal_boxes = Boxes(boxes_xyxy.detach().clone())
+        proposals.proposal_boxes.clip((self.search_px, self.search_px))
+        roi_heads = self.model.roi_heads
+        predictions = roi_heads.head_forward(roi_heads.roi_features(features, [proposals]), theta)
+        boxes, scores = roi_heads.candidates(predictions, [proposals])
+        return boxes[0], scores[0]
 
     # ------------------------------------------------------------ API
     @torch.no_grad()
@@ -201,30 +228,40 @@ class GuidedTracker:
         torch.manual_seed(self.seed)  # detectron2's ROI sampling uses the global RNG
 
         ex = exemplar_geometry(box, self.exemplar_context, self.exemplar_px)
-        exemplar_box = torch.as_tensor(ex.box_to_crop(xywh_to_xyxy(box)[None]), dtype=torch.float32)
+        exemplar_box = ex.box_to_crop(xywh_to_xyxy(box)[None])
         fill = self._fill(image)
-        guidance = self.model.encode_targets([self._to_tensor(ex.crop_image(image, fill))], exemplar_box)
+        exemplar = ex.crop_image(image, fill)
+        # Target 0: the exemplar; target 1: its mirror image, which guides the
+        # flipped first-frame samples (training flips exemplar and search together).
+        both = self.model.encode_targets(
+            [self._to_tensor(exemplar), self._to_tensor(exemplar[:, ::-1])],
+            torch.as_tensor(np.concatenate([exemplar_box, hflip_boxes(exemplar_box, self.exemplar_px)]),
+                            dtype=torch.float32))
+        guidance = GuidedBackbone.index_guidance(both, torch.zeros(1, dtype=torch.long, device=self.device))
         theta0 = {k: v.detach().clone() for k, v in self.model.theta0().items()}
         self.state = TrackerState(box_xywh=box, frame_id=0, guidance=guidance, theta0=theta0, theta=theta0,
-                                  init_samples=None, memory=collections.deque(maxlen=self.memory_size))
+                                  init_samples=None, memory=collections.deque(maxlen=self.memory_size),
+                                  init_side_px=target_side_px(box))
 
         # Paper 3.4: 16 samples from random horizontal flips and random crops,
         # run as one batch (sample 0 is the un-augmented search region).
-        crops, boxes = [], []
+        crops, boxes, flipped = [], [], []
         box_xyxy = xywh_to_xyxy(box)[None]
         for k in range(self.init_samples):
             geom = search_geometry(box, self.search_context, self.search_px) if k == 0 else \
                 jitter_geometry(box, rng, self.init_shift, self.init_scale, self.search_context, self.search_px)
             crop, crop_box = geom.crop_image(image, fill), geom.box_to_crop(box_xyxy)[0]
-            if k > 0 and rng.random() < 0.5:
+            flip = k > 0 and rng.random() < 0.5
+            if flip:
                 crop, crop_box = crop[:, ::-1], hflip_boxes(crop_box[None], self.search_px)[0]
             crops.append(crop)
             boxes.append(np.clip(crop_box, 0, self.search_px))
-        images, features = self._features(crops)
+            flipped.append(int(flip))
+        images, features = self._features(crops, both, torch.as_tensor(flipped, dtype=torch.long, device=self.device))
         proposals, _ = self.model.proposal_generator(images, features, None)
         self.state.init_samples = self._labelled_rois(features, proposals, np.stack(boxes))
         # θ_1 = f^{N_1}(θ_0; first-frame samples).
-        self.state.theta = self._adapt(theta0, self.init_steps, self.state.init_samples)
+        self.state.theta = self._adapt(theta0, self.init_steps)
         self.last_confidence = 1.0
         self.last_updated = True
 
@@ -240,23 +277,29 @@ class GuidedTracker:
         images, features = self._features([geom.crop_image(image, self._fill(image))])
         results, proposals = self.model.detect(images, features, state.theta)
         cand = results[0]["candidates"]
+        boxes, scores = cand.pred_boxes, cand.scores
+        if self.refine and len(boxes):
+            boxes, scores = self._refine(features, boxes, state.theta)
         prev_wh_crop = (float(state.box_xywh[2]) * geom.scale, float(state.box_xywh[3]) * geom.scale)
-        loc = localize(cand.pred_boxes, cand.scores, prev_wh_crop, self.search_px, self.window_influence,
-                       self.sigma, self.size_lr, damped=self.size_lr_damped)
+        loc = localize(boxes, scores, prev_wh_crop, self.search_px, self.window_influence,
+                       self.sigma, self.size_lr, damped=self.size_lr_damped, log_space=self.size_log_space,
+                       max_scale_step=self.max_scale_step)
         state.score = loc.score if loc is not None else 0.0
         state.lost = loc is None or state.score < self.lost_threshold
         if not state.lost:
-            state.box_xywh = np.asarray(
-                update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0])), dtype=np.float64)
+            new_box = update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
+            state.box_xywh = np.asarray(clamp_target_side(new_box, state.init_side_px, self.size_bounds),
+                                        dtype=np.float64)
             if state.score >= self.collect_threshold:
-                # One sample per confident frame, labelled by the estimate itself.
+                # One sample per confident frame, labelled by the estimate itself:
+                # used for classification only (see online.py).
                 crop_box = geom.box_to_crop(xywh_to_xyxy(state.box_xywh)[None])
                 state.memory.append(self._labelled_rois(features, proposals, np.clip(crop_box, 0, self.search_px)))
         self.last_updated = False
         if self.update_interval > 0 and state.frame_id % self.update_interval == 0 and state.memory \
                 and self.update_steps > 0:
-            samples = self._all_samples()
-            state.theta = anchored_update(lambda p: self._adapt(p, self.update_steps, samples),
+            collected = concat_samples(list(state.memory))
+            state.theta = anchored_update(lambda p: self._adapt(p, self.update_steps, collected),
                                           state.theta0, state.theta, self.anchor_weight)
             self.last_updated = True
         self.last_confidence = state.score
