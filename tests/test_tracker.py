@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from detectron2.modeling import build_model
-from detectron2.structures import Instances
+from detectron2.structures import Boxes, Instances
 from guided_tracking.data.crop import search_geometry
 from guided_tracking.tracking import GuidedTracker, Got10kGuidedTracker, build_tracker
 from guided_tracking.tracking.online import concat_samples
@@ -425,3 +425,103 @@ def test_learned_meta_sgd_step_sizes_are_used_online(make_tracker):
             alpha.zero_()
     tracker.initialize(frames[0], gt[0])  # an explicit TRACKER.STEP_SIZE wins
     assert not all(torch.equal(tracker.state.theta[k], v) for k, v in tracker.state.theta0.items())
+
+
+# ---------------------------------------------------------------------------
+# first-frame flips, refinement, size limits
+# ---------------------------------------------------------------------------
+def test_flipped_first_frame_samples_are_guided_by_the_flipped_exemplar(make_tracker, monkeypatch):
+    tracker = make_tracker(["TRACKER.INIT_SAMPLES", 16])
+    model = tracker.model
+    encoded, task_ids = [], []
+    real_encode, real_features = model.encode_targets, model.guided_features
+
+    def encode(exemplars, boxes):
+        encoded.append(([e.clone() for e in exemplars], boxes.clone()))
+        return real_encode(exemplars, boxes)
+
+    def features(images, guidance, ids=None):
+        task_ids.append(None if ids is None else ids.tolist())
+        return real_features(images, guidance, ids)
+
+    monkeypatch.setattr(model, "encode_targets", encode)
+    monkeypatch.setattr(model, "guided_features", features)
+    frames, gt = moving_sequence(2)
+    tracker.initialize(frames[0], gt[0])
+    (exemplars, boxes), = encoded
+    assert len(exemplars) == 2 and torch.equal(exemplars[1], exemplars[0].flip(-1))
+    side = exemplars[0].shape[-1]
+    torch.testing.assert_close(boxes[1], torch.stack([side - boxes[0][2], boxes[0][1], side - boxes[0][0],
+                                                       boxes[0][3]]))
+    ids = task_ids[0]
+    assert len(ids) == 16 and ids[0] == 0 and set(ids) == {0, 1}  # sample 0 is the plain crop
+    # Tracking uses the un-flipped target only.
+    task_ids.clear()
+    tracker.track(frames[1])
+    assert task_ids == [[0]]
+    alone = real_encode(exemplars[:1], boxes[:1])
+    for level, g in tracker.state.guidance.items():
+        for a, b in zip(vars(g).values(), vars(alone[level]).values()):
+            if isinstance(a, torch.Tensor):
+                torch.testing.assert_close(a, b)
+
+
+def test_refined_candidates_are_the_ones_localised(make_tracker, monkeypatch):
+    tracker = make_tracker()
+    frames, gt = moving_sequence(3)
+    detect = ScriptedDetect(tracker)
+    monkeypatch.setattr(tracker.model, "detect", detect)
+    tracker.initialize(frames[0], gt[0])
+    calls = []
+
+    def refine(features, boxes_xyxy, theta):
+        calls.append(boxes_xyxy.clone())
+        geom = search_geometry(tracker.state.box_xywh, tracker.search_context, tracker.search_px)
+        return torch.as_tensor(geom.box_to_crop(xywh_to_xyxy64(gt[1]))[None]), torch.tensor([0.8], dtype=torch.float64)
+
+    monkeypatch.setattr(tracker, "_refine", refine)
+    detect.boxes_xywh, detect.scores = [np.asarray(gt[1]) + [6.0, -4.0, 0.0, 0.0]], [0.9]
+    out = tracker.track(frames[1])
+    assert len(calls) == 1 and calls[0].shape == (1, 4)
+    np.testing.assert_allclose(centre(out), centre(gt[1]), atol=1e-6)  # the refined box, not the detected one
+    assert tracker.last_confidence == pytest.approx(0.8)
+
+
+def test_refine_pass_scores_the_given_boxes(make_tracker):
+    tracker = make_tracker()
+    frames, gt = moving_sequence(2)
+    tracker.initialize(frames[0], gt[0])
+    geom = search_geometry(gt[0], tracker.search_context, tracker.search_px)
+    _, features = tracker._features([geom.crop_image(frames[1])])
+    boxes = torch.tensor([[20.0, 20.0, 40.0, 44.0], [5.0, 6.0, 30.0, 20.0]])
+    refined, scores = tracker._refine(features, boxes, tracker.state.theta)
+    assert refined.shape == (2, 4) and scores.shape == (2,)
+    assert torch.isfinite(refined).all() and ((scores >= 0) & (scores <= 1)).all()
+    # Same as running the ROI head by hand at those boxes.
+    roi_heads = tracker.model.roi_heads
+    p = Instances((tracker.search_px, tracker.search_px))
+    p.proposal_boxes = Boxes(boxes)
+    preds = roi_heads.head_forward(roi_heads.roi_features(features, [p]), tracker.state.theta)
+    b, s = roi_heads.candidates(preds, [p])
+    torch.testing.assert_close(refined, b[0])
+    torch.testing.assert_close(scores, s[0])
+
+
+def test_size_never_leaves_bounds_or_jumps(make_tracker, monkeypatch):
+    tracker = make_tracker(NO_REFINE + ["TRACKER.MAX_SCALE_STEP", 0.1, "TRACKER.SIZE_BOUNDS", [0.5, 1.5],
+                                        "TRACKER.SIZE_LR_DAMPED", False, "TRACKER.SIZE_LR", 1.0])
+    frames, gt = moving_sequence(12)
+    detect = ScriptedDetect(tracker)
+    monkeypatch.setattr(tracker.model, "detect", detect)
+    tracker.initialize(frames[0], gt[0])
+    init_side = math.sqrt(gt[0][2] * gt[0][3])
+    prev_side = init_side
+    for frame, box in zip(frames[1:], gt[1:]):
+        huge = np.array([box[0] - 40, box[1] - 40, box[2] + 80, box[3] + 80])  # B* far too large
+        detect.boxes_xywh, detect.scores = [huge], [0.9]
+        out = tracker.track(frame)
+        side = math.sqrt(out[2] * out[3])
+        assert side <= prev_side * 1.1 + 1e-6
+        assert side <= 1.5 * init_side + 1e-6
+        prev_side = side
+    assert side == pytest.approx(1.5 * init_side)
