@@ -198,3 +198,22 @@ def test_checkpointer_loads_plain_detectron2_detector(tiny_cfg, tmp_path, caplog
         f"Checkpoint summary: {loaded}/{len(after)} model tensors loaded; 4 skipped for shape ({skipped}); "
         f"30 not in the checkpoint (30 of them TGM, freshly initialised); 0 checkpoint tensors unused."
     ]
+
+
+def test_seeded_trainer_starts_from_the_same_weights(config_file, tiny_cfg):
+    """``make demo`` builds GuidedTrainer without detectron2's default_setup: with
+    SEED >= 0 the model's random init is seeded there too, so two demo trainings of
+    one commit start (and, with the per-step seeding, end) with the same weights."""
+    from guided_tracking.config import get_guided_cfg
+
+    def initial_weights():
+        cfg = get_guided_cfg()
+        cfg.merge_from_file(config_file)
+        torch.manual_seed(torch.seed())  # whatever the global RNG held before
+        trainer = GuidedTrainer(cfg)
+        return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    a, b = initial_weights(), initial_weights()
+    head = "roi_heads.box_predictor.cls_score.weight"
+    assert torch.equal(a[head], b[head])
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -177,8 +177,10 @@ class GuidedTrainer(DefaultTrainer):
                     self.run_step()
                     self.after_step()
                     if self.stop_requested:
-                        logger.info(f"Wall-time budget of {self.cfg.SOLVER.MAX_MINUTES} min reached at "
-                                    f"iteration {self.iter + 1}")
+                        logger.warning(f"Wall-time budget of {self.cfg.SOLVER.MAX_MINUTES} min reached at "
+                                       f"iteration {self.iter + 1} of {self.max_iter}: where training stops "
+                                       "depends on this machine's speed, so a rerun may not give the same "
+                                       "model (raise SOLVER.MAX_MINUTES to end at SOLVER.MAX_ITER)")
                         # Saved while self.iter is the finished iteration, as the
                         # periodic checkpoints are: --resume continues at self.iter + 1.
                         if comm.is_main_process():
