@@ -13,9 +13,12 @@ import json
 import os
 import sys
 
-from detectron2.utils.logger import setup_logger
+# Runnable as `python bench/<script>.py` from a clone (the package is not installed).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import guided_tracking  # noqa: F401
+from detectron2.utils.logger import setup_logger  # noqa: E402
+
+import guided_tracking  # noqa: E402,F401
 from guided_tracking.demo import DEFAULT_CONFIG
 from guided_tracking.evaluation.benchmark import print_table, run_benchmark
 from guided_tracking.tracking.build import make_got10k_tracker
