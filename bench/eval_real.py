@@ -37,25 +37,13 @@ import guided_tracking  # noqa: E402,F401
 from guided_tracking.evaluation.baselines import BASELINES  # noqa: E402
 from guided_tracking.evaluation.benchmark import load_benchmark, run_benchmark  # noqa: E402
 from guided_tracking.evaluation.io import atomic_write_json  # noqa: E402
+from guided_tracking.evaluation.size_error import median_abs_log_area_ratio  # noqa: E402
 from guided_tracking.tracking.build import make_got10k_tracker  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
 DEFAULT_SETS = {"val": os.path.join(SHARED, "real", "val"), "dev": os.path.join(SHARED, "sequences")}
 CPU_CONFIG = os.path.join(REPO, "configs", "CPU", "guided_rcnn_mnv2_FPN.yaml")
 METRICS = ("auc", "precision_20", "op50", "op75", "log_area")
-
-
-def median_log_area_ratio(result_file, anno_xywh):
-    """Median over frames 2..N of |log(area_pred / area_gt)| (frames with a valid gt)."""
-    pred = np.loadtxt(result_file, delimiter=",", ndmin=2)
-    anno = np.asarray(anno_xywh, dtype=np.float64).reshape(-1, 4)
-    n = min(len(pred), len(anno))
-    area_p = pred[1:n, 2] * pred[1:n, 3]
-    area_g = anno[1:n, 2] * anno[1:n, 3]
-    ok = np.isfinite(area_p) & np.isfinite(area_g) & (area_p > 0) & (area_g > 0)
-    if not ok.any():
-        return float("nan")
-    return float(np.median(np.abs(np.log(area_p[ok] / area_g[ok]))))
 
 
 def evaluate_set(factories, root, output_dir, num_workers):
@@ -68,7 +56,8 @@ def evaluate_set(factories, root, output_dir, num_workers):
         seqs = {}
         for seq, scores in report["sequences"].items():
             scores = dict(scores)
-            scores["log_area"] = median_log_area_ratio(os.path.join(result_dir, f"{seq}.txt"), dataset[seq][1])
+            pred = np.loadtxt(os.path.join(result_dir, f"{seq}.txt"), delimiter=",", ndmin=2)
+            scores["log_area"] = median_abs_log_area_ratio(pred, dataset[seq][1])
             seqs[seq] = scores
         overall = {k: float(np.mean([s[k] for s in seqs.values()])) for k in METRICS if seqs}
         out[name] = {"overall": overall, "sequences": seqs, "failed": report.get("failed", [])}
