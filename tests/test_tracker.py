@@ -467,7 +467,7 @@ def test_flipped_first_frame_samples_are_guided_by_the_flipped_exemplar(make_tra
 
 
 def test_refined_candidates_are_the_ones_localised(make_tracker, monkeypatch):
-    tracker = make_tracker()
+    tracker = make_tracker(["TRACKER.REFINE", True])
     frames, gt = moving_sequence(3)
     detect = ScriptedDetect(tracker)
     monkeypatch.setattr(tracker.model, "detect", detect)
