@@ -171,8 +171,9 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.WINDOW_INFLUENCE = 0.3
     # Re-score and re-regress the candidates at their regressed boxes (a second
     # head pass, as a cascade stage), so B* is scored as the box reported. Off by
-    # default: on the real val sequences it cost 0.012-0.022 AUC (it gained
-    # 0.027 on the 3 dev sequences) with the demo-length models, and 10 % speed.
+    # default: with demo-length models (3 seeds, synthetic and real-mix training)
+    # it cost 0.018-0.019 AUC on the 15 real val sequences and gained 0.026-0.105
+    # on the 3 dev ones (README, "Real video").
     _C.TRACKER.REFINE = False
     # Paper 3.4's size update toward B* (rate SIZE_LR) in log space: growing and
     # shrinking by one factor move the size alike (False: linear blend).
