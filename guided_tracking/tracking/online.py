@@ -45,14 +45,18 @@ def online_loss_fn(roi_heads, init_samples: Samples, collected: Optional[Samples
     if not 0.0 < init_share <= 1.0:
         raise ValueError(f"TRACKER.INIT_SHARE must be in (0, 1], got {init_share}")
     init_inputs, init_proposals = init_samples
+    if init_share >= 1.0:
+        collected = None
+    if collected is not None:
+        inputs = collected[0]
+        # Labels are fixed for all inner steps: concatenated once, not per step.
+        gt_classes = cat([p.gt_classes for p in collected[1]], dim=0)
 
     def loss_fn(theta: Params) -> torch.Tensor:
         init_loss = sum(roi_heads.inner_losses(roi_heads.head_forward(init_inputs, theta), init_proposals).values())
-        if collected is None or init_share >= 1.0:
+        if collected is None:
             return init_loss
-        inputs, proposals = collected
         scores, _ = roi_heads.head_forward(inputs, theta)
-        gt_classes = cat([p.gt_classes for p in proposals], dim=0)
         cls_loss = cross_entropy(scores, gt_classes, reduction="mean")
         return init_share * init_loss + (1.0 - init_share) * cls_loss
 

@@ -4,9 +4,9 @@ initialize: guidance encoded once (for the exemplar and its mirror image, so
 flipped first-frame samples are guided by a flipped exemplar, as in training);
 16 augmented first-frame samples (random flips and crops) in one batch; N_1
 inner steps from θ_0 give θ_1.
-track: search region (5x target) at the previous position; pre-NMS candidates,
-refined by a second head pass at their regressed boxes (as a cascade stage);
-localisation with the cosine window and Eq. 5; the size moves toward B* in log
+track: search region (5x target) at the previous position; pre-NMS candidates
+(optionally, TRACKER.REFINE, re-scored by a second head pass at their regressed
+boxes, as a cascade stage); localisation with the cosine window and Eq. 5; the size moves toward B* in log
 space, at most MAX_SCALE_STEP per frame and within SIZE_BOUNDS of the initial
 size; one sample per confident frame kept as ROI features + labels; every T
 frames N_τ steps of anchored updating (Eq. 4) on the cached samples (loss in
@@ -101,8 +101,8 @@ class GuidedTracker:
                  init_samples=16, init_shift=0.3, init_scale=0.2, init_steps=5, update_steps=1,
                  update_interval=10, anchor_weight=0.5, memory_size=30, collect_threshold=0.6,
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
-                 window_influence=0.3, refine=True, size_log_space=True, max_scale_step=0.0,
-                 size_bounds=(0.0, float("inf")), init_share=0.5,
+                 window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
+                 size_bounds=(0.2, 5.0), init_share=0.5,
                  rois_per_sample=None, input_format="BGR", seed=0):
         """model: a built GuidedRCNN with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
@@ -210,7 +210,7 @@ class GuidedTracker:
         θ): the score and box of B* then belong to the box the tracker reports,
         not to the proposal it was regressed from."""
         proposals = Instances((self.search_px, self.search_px))
-        proposals.proposal_boxes = Boxes(boxes_xyxy.detach().clone())
+        proposals.proposal_boxes = Boxes(boxes_xyxy.clone())  # clip() works in place
         proposals.proposal_boxes.clip((self.search_px, self.search_px))
         roi_heads = self.model.roi_heads
         predictions = roi_heads.head_forward(roi_heads.roi_features(features, [proposals]), theta)
