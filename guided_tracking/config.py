@@ -96,6 +96,9 @@ def add_guided_tracking_config(cfg):
     # Brightness/contrast/saturation jitter strength and blur probability.
     _C.INPUT.GUIDED.COLOR_JITTER = 0.2
     _C.INPUT.GUIDED.BLUR_PROB = 0.1
+    # Probability that a whole triplet (exemplar and both frames) is turned to
+    # gray: real data holds thermal and gray videos.
+    _C.INPUT.GUIDED.GRAYSCALE_PROB = 0.0
     # A ground-truth box keeping less than this fraction of its area inside the
     # search crop makes the sample degenerate: it is resampled (and counted).
     _C.INPUT.GUIDED.MIN_VISIBLE_FRACTION = 0.5

@@ -203,3 +203,20 @@ def test_still_image_triplets_differ_by_jitter(frames):
     assert out["support"]["geometry"] != out["query"]["geometry"]
     for part in ("support", "query"):
         np.testing.assert_allclose(_bright_box(out[part]["image"]), _gt_box(out[part]), atol=1.0)
+
+
+def test_grayscale_turns_the_whole_triplet_gray_and_keeps_geometry(frames):
+    """GRAYSCALE_PROB 1: exemplar and both frames gray (equal channels), same crops
+    and boxes as without; 0 (default) leaves colour and the random stream as it was."""
+    plain = _mapper(color_jitter=0.0, blur_prob=0.0)(_sample(frames, seed=3))
+    gray = _mapper(color_jitter=0.0, blur_prob=0.0, grayscale_prob=1.0)(_sample(frames, seed=3))
+    for image_gray, image_plain in [(gray["exemplar"], plain["exemplar"])] + [
+            (gray[p]["image"], plain[p]["image"]) for p in ("support", "query")]:
+        assert torch.equal(image_gray[0], image_gray[1]) and torch.equal(image_gray[1], image_gray[2])
+        assert not torch.equal(image_plain[0], image_plain[1])  # the frames are coloured
+        expected = image_plain.float().mean(0).to(torch.uint8)
+        assert (image_gray[0].int() - expected.int()).abs().max() <= 1
+    for part in ("support", "query"):
+        np.testing.assert_allclose(_gt_box(gray[part]), _gt_box(plain[part]))
+    unset = _mapper(color_jitter=0.0, blur_prob=0.0, grayscale_prob=0.0)(_sample(frames, seed=3))
+    assert torch.equal(unset["query"]["image"], plain["query"]["image"])

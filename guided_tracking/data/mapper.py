@@ -72,7 +72,8 @@ class TripletDatasetMapper:
     def __init__(self, *, image_format: str = "BGR", exemplar_context: float = 2.0, exemplar_px: int = 192,
                  search_context: float = 5.0, search_px: int = 480, shift_jitter: float = 0.5,
                  scale_jitter: float = 0.25, flip_prob: float = 0.5, color_jitter: float = 0.2,
-                 blur_prob: float = 0.1, min_visible_fraction: float = 0.5, still_image_shift: float = 0.3):
+                 blur_prob: float = 0.1, grayscale_prob: float = 0.0, min_visible_fraction: float = 0.5,
+                 still_image_shift: float = 0.3):
         """Sizes in pixels; jitters as fractions of the target size (see config.py)."""
         self.image_format = image_format
         self.exemplar_context = exemplar_context
@@ -84,6 +85,7 @@ class TripletDatasetMapper:
         self.flip_prob = flip_prob
         self.color_jitter = color_jitter
         self.blur_prob = blur_prob
+        self.grayscale_prob = grayscale_prob
         self.min_visible_fraction = min_visible_fraction
         self.still_image_shift = still_image_shift
 
@@ -101,15 +103,19 @@ class TripletDatasetMapper:
             "flip_prob": g.FLIP_PROB,
             "color_jitter": g.COLOR_JITTER,
             "blur_prob": g.BLUR_PROB,
+            "grayscale_prob": g.GRAYSCALE_PROB,
             "min_visible_fraction": g.MIN_VISIBLE_FRACTION,
             "still_image_shift": cfg.DATALOADER.TRIPLET.IMAGE_AUGMENT_SHIFT,
         }
 
-    def _augment(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _augment(self, image: np.ndarray, rng: np.random.Generator, gray: bool = False) -> np.ndarray:
         image = color_jitter(image, self.color_jitter, rng)
         if rng.random() < self.blur_prob:
             k = int(rng.choice([3, 5]))
             image = cv2.GaussianBlur(image, (k, k), 0)
+        if gray:
+            # Channel mean, replicated: the same for RGB and BGR order.
+            image = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
         return image
 
     def _search(self, image, box_xywh, rng, shift) -> Optional[Dict]:
@@ -159,7 +165,10 @@ class TripletDatasetMapper:
                 f["image"] = f["image"][:, ::-1]
                 f["box_xyxy"] = hflip_boxes(f["box_xyxy"], self.search_px)
 
-        out = {"exemplar": _to_tensor(self._augment(exemplar, rng)),
+        # Grayscale for the whole triplet (thermal and gray videos are gray in
+        # every frame, exemplar included). No draw when off: old streams stay.
+        gray = bool(self.grayscale_prob > 0 and rng.random() < self.grayscale_prob)
+        out = {"exemplar": _to_tensor(self._augment(exemplar, rng, gray)),
                "exemplar_box": torch.as_tensor(exemplar_box, dtype=torch.float32),
                "exemplar_geometry": ex_geom, "seq_name": sample["seq_name"],
                "frame_ids": tuple(sample["frame_ids"])}
@@ -167,7 +176,7 @@ class TripletDatasetMapper:
             instances = Instances((self.search_px, self.search_px))
             instances.gt_boxes = Boxes(torch.as_tensor(f["box_xyxy"], dtype=torch.float32).reshape(-1, 4))
             instances.gt_classes = torch.zeros(1, dtype=torch.int64)
-            out[name] = {"image": _to_tensor(self._augment(f["image"], rng)), "instances": instances,
+            out[name] = {"image": _to_tensor(self._augment(f["image"], rng, gray)), "instances": instances,
                          "height": self.search_px, "width": self.search_px,
                          "geometry": f["geometry"], "flipped": flipped}
         return out
