@@ -72,3 +72,36 @@ def test_csrt_auc_on_real_sequences(tmp_path):
     assert report["failed"] == []
     assert set(report["sequences"]) == {"Crossing", "Biker", "wakeboard7"}
     assert report["overall"]["auc"] == pytest.approx(CSRT_REFERENCE_AUC, abs=0.02)
+
+
+NANOTRACK_DIR = os.path.join(os.path.dirname(os.path.dirname(REAL_SEQUENCES)), "models", "nanotrack")
+
+
+def test_nanotrack_without_models_says_how_to_get_them(tmp_path, monkeypatch):
+    from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory, find_nanotrack_models
+
+    monkeypatch.delenv(NANOTRACK_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=NANOTRACK_ENV):
+        baseline_factory("nano")
+    (tmp_path / "nanotrack_backbone_sim.onnx").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="nanotrack_head_sim.onnx.*SiamTrackers"):
+        find_nanotrack_models(str(tmp_path))
+    with pytest.raises(KeyError, match="csrt"):
+        baseline_factory("siamrpn")
+    assert baseline_factory("CSRT") == ("CSRT", CSRT)
+
+
+@pytest.mark.skipif(not os.path.isdir(NANOTRACK_DIR), reason="NanoTrack v2 ONNX files not present (../shared)")
+def test_nanotrack_follows_moving_target(monkeypatch):
+    import pickle
+
+    from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory
+
+    monkeypatch.setenv(NANOTRACK_ENV, NANOTRACK_DIR)
+    name, factory = baseline_factory("nano")
+    tracker = pickle.loads(pickle.dumps(factory))()  # benchmark workers receive the factory pickled
+    assert name == tracker.name == "NanoTrack"
+    frames, boxes = moving_target_frames()
+    tracker.init(frames[0], boxes[0])
+    ious = [rect_iou(tracker.update(f)[None], b[None])[0] for f, b in zip(frames[1:], boxes[1:])]
+    assert np.mean(ious) > 0.6 and 0.0 <= tracker.last_confidence <= 1.0

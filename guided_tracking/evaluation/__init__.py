@@ -3,7 +3,7 @@
 - ``run_benchmark``: OPE on OTB-2013/2015, UAV123, NfS (30 fps), GOT-10k val/test,
   LaSOT or any folder of sequences, scored with got10k's own metric code.
 - ``print_table`` / ``plot_curves``: compare several ``report.json``.
-- ``BASELINES``: OpenCV CSRT and KCF as got10k trackers.
+- ``BASELINES``: OpenCV CSRT, KCF and NanoTrack v2 (ONNX) as got10k trackers.
 - ``track_video``: track one target in a video file, an image folder or a webcam.
 
 Names are imported on first use (PEP 562): ``import guided_tracking.evaluation``
@@ -16,6 +16,8 @@ _EXPORTS = {
     "BASELINES": ".baselines",
     "CSRT": ".baselines",
     "KCF": ".baselines",
+    "NanoTrack": ".baselines",
+    "baseline_factory": ".baselines",
     "OpenCVTracker": ".baselines",
     "BENCHMARKS": ".benchmark",
     "FrameReadError": ".benchmark",

@@ -973,11 +973,11 @@ def plot_curves(reports, out_dir):
 # Command line
 # ---------------------------------------------------------------------------
 def _resolve_tracker(spec):
-    """A tracker factory from a baseline name ("csrt", "kcf") or "module:callable"."""
-    from .baselines import BASELINES
+    """A tracker factory from a baseline name ("csrt", "kcf", "nano") or "module:callable"."""
+    from .baselines import BASELINES, baseline_factory
 
     if spec.lower() in BASELINES:
-        return BASELINES[spec.lower()]
+        return baseline_factory(spec)[1]
     if ":" not in spec:
         raise ValueError(f"--tracker expects one of {sorted(BASELINES)} or 'module:callable', got {spec!r}")
     module_name, attr = spec.split(":", 1)
@@ -990,7 +990,8 @@ def main(argv=None) -> int:
     parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
     parser.add_argument("--root", required=True, help="dataset root")
     parser.add_argument("--tracker", default="csrt",
-                        help="baseline name (csrt, kcf) or 'module:callable' returning a got10k Tracker")
+                        help="baseline name (csrt, kcf, nano: NanoTrack v2 from $GUIDED_TRACKING_NANOTRACK_DIR) "
+                             "or 'module:callable' returning a got10k Tracker")
     parser.add_argument("--name", help="tracker name used in result folders (default: from --tracker)")
     parser.add_argument("--output", default="output/evaluation")
     parser.add_argument("--num-workers", type=int, default=1)
