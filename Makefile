@@ -1,10 +1,16 @@
 # The two commands of the README: `make test` and `make demo`.
 # Both create .venv and install what is missing first (idempotent, fast on rerun).
 PY := .venv/bin/python
+comma := ,
 SEQUENCES ?= $(wildcard ../shared/data/sequences)
+NANOTRACK ?= $(wildcard ../shared/models/nanotrack)
 DEMO_DIR ?= demo_output
+# make reference-model DATA=DIR: DIR holds train/ (and val/ to evaluate on) of
+# OTB- or GOT-10k-layout sequences.
+DATA ?= ../shared/data/real
+REF_DIR ?= output/reference_mnv2_FPN
 
-.PHONY: install test demo ablations bench clean
+.PHONY: install test demo reference-model ablations bench clean
 
 install:
 	bash scripts/install.sh
@@ -13,7 +19,24 @@ test: install
 	$(PY) -m pytest -q tests
 
 demo: install
-	$(PY) -m guided_tracking.demo --output $(DEMO_DIR) $(if $(SEQUENCES),--sequences $(SEQUENCES),)
+	$(PY) -m guided_tracking.demo --output $(DEMO_DIR) $(if $(SEQUENCES),--sequences $(SEQUENCES),) \
+		$(if $(NANOTRACK),--nanotrack-dir $(NANOTRACK),)
+
+# Retrain the shipped reference model (hours on a 2-core CPU; rerun to resume),
+# evaluate it on DATA/val and SEQUENCES, and export weights + model card into
+# guided_tracking/model_zoo/.
+reference-model: install
+	$(PY) train_net.py --config-file configs/CPU/reference_mnv2_FPN.yaml --resume \
+		OUTPUT_DIR $(REF_DIR) DATASETS.ROOT $(REF_DIR)/data \
+		DATASETS.FOLDERS '("real_train=$(abspath $(DATA))/train",)'
+	$(PY) -m guided_tracking.model_zoo.export --run-dir $(REF_DIR) --data $(DATA) --no-card
+	$(PY) bench/eval_real.py --weights guided_tracking/model_zoo/reference_mnv2_FPN.pth --name ours \
+		--weights $(REF_DIR)/model_final.pth --name ours-fp32 --curve-of $(REF_DIR) --output $(REF_DIR)/eval \
+		--config-file configs/CPU/reference_mnv2_FPN.yaml --val-root $(DATA)/val \
+		$(if $(SEQUENCES),--dev-root $(SEQUENCES),--sets val) \
+		--baselines csrt,kcf$(if $(NANOTRACK),$(comma)nano --nanotrack-dir $(NANOTRACK),)
+	$(PY) -m guided_tracking.model_zoo.export --run-dir $(REF_DIR) --data $(DATA) \
+		--eval-summary $(REF_DIR)/eval/summary.json --eval-name ours
 
 ablations: install
 	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split val

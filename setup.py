@@ -9,5 +9,7 @@ setup(
     version="0.1.0",
     description="Turn detectron2 detectors into single-object trackers (target guidance + MAML, ICCV 2019)",
     packages=find_packages(exclude=("tests", "bench")),
+    # The shipped reference model and its card (guided_tracking/model_zoo/).
+    package_data={"guided_tracking.model_zoo": ["*.pth", "*.json", "*.md"]},
     python_requires=">=3.9",
 )

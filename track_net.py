@@ -1,6 +1,12 @@
 #!/usr/bin/env python
 """Track with a guided detector: benchmarks, videos, image folders, webcam.
 
+Without --config-file and MODEL.WEIGHTS the shipped reference model is used
+(guided_tracking/model_zoo/MODEL_CARD.md); the log names the weights in use:
+    python track_net.py --video in.mp4 --init-box 10,20,50,80 --output out/
+    python track_net.py --benchmark folder --root ../shared/data/sequences --baselines csrt,kcf,nano \
+        --nanotrack-dir ../shared/models/nanotrack
+
 Benchmarks (got10k toolkit metrics, result files, report.json, plots; reruns resume):
     python track_net.py --config-file configs/CPU/guided_rcnn_mnv2_FPN.yaml \\
         --benchmark folder --root ../shared/data/sequences --output output/eval \\
@@ -17,7 +23,7 @@ import sys
 
 import guided_tracking  # noqa: F401
 from detectron2.utils.logger import setup_logger
-from guided_tracking.evaluation.baselines import BASELINES
+from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from guided_tracking.evaluation.benchmark import BENCHMARKS, plot_curves, print_table, run_benchmark
 from guided_tracking.evaluation.video import parse_box_arg, track_video
 from guided_tracking.tracking.build import make_got10k_tracker
@@ -27,7 +33,8 @@ logger = logging.getLogger("guided_tracking")
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--config-file", metavar="FILE",
+                        help="default: the reference model's config (its weights load when MODEL.WEIGHTS is empty)")
     parser.add_argument("--name", default="GuidedRCNN", help="tracker name in result folders and tables")
     parser.add_argument("--output", default="output/tracking", help="output folder")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -38,7 +45,10 @@ def build_parser():
     parser.add_argument("--root", help="dataset root for --benchmark")
     parser.add_argument("--num-workers", type=int, default=1, help="benchmark worker processes")
     parser.add_argument("--devices", help="comma separated devices for workers, e.g. cuda:0,cuda:1")
-    parser.add_argument("--baselines", default="", help="also evaluate OpenCV trackers, e.g. csrt,kcf")
+    parser.add_argument("--baselines", default="",
+                        help="also evaluate OpenCV trackers: csrt, kcf, nano (NanoTrack v2), e.g. csrt,kcf,nano")
+    parser.add_argument("--nanotrack-dir", metavar="DIR",
+                        help=f"folder with NanoTrack v2's ONNX files for --baselines nano (default: ${NANOTRACK_ENV})")
     parser.add_argument("--visualize", action="store_true", help="write annotated benchmark frames")
     parser.add_argument("--init-box", help="x,y,w,h of the target in the first frame (video/images/webcam)")
     parser.add_argument("--confidence", action="store_true", help="add a confidence column to boxes.txt")
@@ -51,15 +61,19 @@ def run_benchmarks(args) -> int:
     if not args.root:
         raise SystemExit("--benchmark needs --root DIR (the dataset folder)")
     devices = args.devices.split(",") if args.devices else None
+    # Resolve the baselines first: a missing NanoTrack file stops the run before anything is tracked.
+    baselines = []
+    for key in filter(None, args.baselines.split(",")):
+        try:
+            baselines.append(baseline_factory(key, args.nanotrack_dir))
+        except (KeyError, FileNotFoundError, ImportError) as e:
+            raise SystemExit(f"--baselines: {e.args[0] if e.args else e}")
     factory = functools.partial(make_got10k_tracker, args.config_file, tuple(args.opts), args.name)
     reports = {args.name: run_benchmark(factory, args.benchmark, args.root, args.output, args.name,
                                         num_workers=args.num_workers, devices=devices, visualize=args.visualize)}
-    for key in filter(None, args.baselines.split(",")):
-        if key not in BASELINES:
-            raise SystemExit(f"--baselines: unknown tracker {key!r}; choose from {sorted(BASELINES)}")
-        baseline = BASELINES[key]
-        reports[baseline.__name__] = run_benchmark(baseline, args.benchmark, args.root, args.output,
-                                                   baseline.__name__, num_workers=args.num_workers)
+    for name, baseline in baselines:
+        reports[name] = run_benchmark(baseline, args.benchmark, args.root, args.output, name,
+                                      num_workers=args.num_workers)
     if len(reports) > 1 and all(r.get("overall") for r in reports.values()):
         print_table(reports)
         plot_curves(reports, f"{args.output}/reports/{args.benchmark}/comparison")

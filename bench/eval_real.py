@@ -12,6 +12,8 @@ AUC, P@20, OP50, OP75 and the median |log(area_pred / area_gt)| over frames 2..N
     # train demo-length models with three seeds, evaluate each, report mean +- std
     python bench/eval_real.py --seeds 0,1,2 --train-mix synthetic --output output/seeds_synthetic
     python bench/eval_real.py --seeds 0,1,2 --train-mix real --output output/seeds_real
+    # a training curve: every checkpoint of a run as a column <name>@<iterations>
+    python bench/eval_real.py --weights RUN/model_final.pth --name ours --curve-of RUN
 
 ``--train-mix real`` trains on ``--real-train`` (default ``../shared/data/real/train``)
 and the synthetic videos, sampled ``--real-share`` : 1 - share. Trainings run one after
@@ -20,6 +22,7 @@ wall-time budget) and resume when rerun; finished tracking results are reused.
 """
 import argparse
 import functools
+import glob
 import json
 import math
 import os
@@ -27,6 +30,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -34,7 +38,7 @@ sys.path.insert(0, REPO)
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
 import guided_tracking  # noqa: E402,F401
-from guided_tracking.evaluation.baselines import BASELINES  # noqa: E402
+from guided_tracking.evaluation.baselines import baseline_factory  # noqa: E402
 from guided_tracking.evaluation.benchmark import load_benchmark, run_benchmark  # noqa: E402
 from guided_tracking.evaluation.io import atomic_write_json  # noqa: E402
 from guided_tracking.evaluation.size_error import median_abs_log_area_ratio  # noqa: E402
@@ -119,6 +123,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", action="append", default=[], help="a checkpoint to evaluate (repeatable)")
     parser.add_argument("--name", action="append", default=[], help="column name of each --weights")
+    parser.add_argument("--curve-of", metavar="RUN_DIR",
+                        help="also evaluate every model_<iter>.pth in RUN_DIR, as columns <first name>@<iterations>")
     parser.add_argument("--seeds", default="", help="e.g. 0,1,2: train one demo-length model per seed")
     parser.add_argument("--train-mix", choices=("synthetic", "real"), default="synthetic")
     parser.add_argument("--real-train", default=os.path.join(SHARED, "real", "train"))
@@ -132,7 +138,9 @@ def main(argv=None):
     parser.add_argument("--sets", default="val,dev", help="which of val,dev to evaluate")
     parser.add_argument("--val-root", default=DEFAULT_SETS["val"])
     parser.add_argument("--dev-root", default=DEFAULT_SETS["dev"])
-    parser.add_argument("--baselines", default="csrt,kcf")
+    parser.add_argument("--baselines", default="csrt,kcf", help="csrt, kcf, nano (NanoTrack v2)")
+    parser.add_argument("--nanotrack-dir", default=os.path.join(SHARED, "..", "models", "nanotrack"),
+                        help="NanoTrack v2 ONNX folder for --baselines nano")
     parser.add_argument("--num-workers", type=int, default=2, help="tracking processes")
     parser.add_argument("--tracker-opts", nargs="*", default=[], help="KEY VALUE config overrides for tracking")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for training (--seeds)")
@@ -146,6 +154,15 @@ def main(argv=None):
         if not os.path.isfile(w):
             raise SystemExit(f"--weights {w}: no such file")
         models[args.name[i] if i < len(args.name) else f"ours{i if i else ''}"] = os.path.abspath(w)
+    if args.curve_of:
+        base = args.name[0] if args.name else "ours"
+        final = os.path.join(args.curve_of, "model_final.pth")
+        final_iters = torch.load(final, map_location="cpu", weights_only=False)["iteration"] + 1 \
+            if os.path.isfile(final) else None
+        for ckpt in sorted(glob.glob(os.path.join(args.curve_of, "model_[0-9]*.pth"))):
+            iters = int(os.path.basename(ckpt)[len("model_"):-len(".pth")]) + 1
+            if iters != final_iters:  # the final checkpoint is already a column
+                models[f"{base}@{iters}"] = os.path.abspath(ckpt)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     for seed in seeds:
         models[f"ours-{args.train_mix}-s{seed}"] = train_seed(args, seed, os.path.join(args.output, f"seed{seed}"))
@@ -162,7 +179,8 @@ def main(argv=None):
                                          ("MODEL.WEIGHTS", w) + tuple(args.tracker_opts), name)
                  for name, w in models.items()}
     for b in [b for b in args.baselines.split(",") if b]:
-        factories[BASELINES[b].__name__] = BASELINES[b]
+        name, factory = baseline_factory(b, args.nanotrack_dir)
+        factories[name] = factory
 
     summary = {"models": models, "tracker_opts": args.tracker_opts, "sets": {}}
     for label, root in sets.items():

@@ -1,13 +1,18 @@
-"""The main job, end to end on a CPU (``make demo``).
+"""The main job, end to end on a CPU (``make demo``): both halves, training and tracking.
 
 1. generate synthetic train/val/test videos (GOT-10k layout, deterministic);
-2. train the CPU config (MobileNetV2-FPN, ImageNet weights) for a wall-time
-   budget -- skipped when the checkpoint exists, so a rerun reuses it;
-3. track the synthetic test videos and any real sequences folder with our
-   tracker and OpenCV's CSRT and KCF, with the got10k toolkit's metrics;
-4. print the result table, write success/precision plots and one annotated video.
+2. train the CPU config (MobileNetV2-FPN, ImageNet weights) briefly
+   (``--train-iters``, seeded) -- skipped when the checkpoint exists, so a
+   rerun reuses it; this shows the training half, it is not the model to use;
+3. track the synthetic test videos and any real sequences folder with the
+   shipped reference model (``guided_tracking/model_zoo``), the short demo
+   training, OpenCV's CSRT and KCF and, when its ONNX files are found,
+   NanoTrack v2, all with the got10k toolkit's metrics;
+4. print one result table per set, write success/precision plots and one
+   annotated video (reference model).
 
-    python -m guided_tracking.demo --output demo_output --sequences ../shared/data/sequences
+    python -m guided_tracking.demo --output demo_output --sequences ../shared/data/sequences \
+        --nanotrack-dir ../shared/models/nanotrack
 """
 import argparse
 import functools
@@ -15,13 +20,14 @@ import logging
 import os
 import sys
 
+import torch
 from detectron2.utils.logger import setup_logger
 
 from .config import get_guided_cfg
 from .data.build import ensure_synthetic_datasets
 from .data.datasets import load_folder
 from .engine.trainer import GuidedTrainer
-from .evaluation.baselines import BASELINES
+from .evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from .evaluation.benchmark import plot_curves, print_table, run_benchmark
 from .evaluation.video import track_video
 from .tracking.build import make_got10k_tracker
@@ -32,15 +38,19 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
                               "configs", "CPU", "guided_rcnn_mnv2_FPN.yaml")
 
 
-def demo_config(config_file, output_dir, minutes, opts=()):
+def demo_config(config_file, output_dir, minutes, opts=(), train_iters=None):
     cfg = get_guided_cfg()
     cfg.merge_from_file(config_file)
-    cfg.merge_from_list([
+    overrides = [
         "DATASETS.ROOT", os.path.join(output_dir, "data"),
         "DATASETS.TEST", ("synthetic_val", "synthetic_test"),
         "OUTPUT_DIR", os.path.join(output_dir, "model"),
         "SOLVER.MAX_MINUTES", float(minutes),
-    ] + list(opts))
+    ]
+    if train_iters:
+        overrides += ["SOLVER.MAX_ITER", int(train_iters),
+                      "SOLVER.WARMUP_ITERS", min(cfg.SOLVER.WARMUP_ITERS, max(int(train_iters) // 5, 1))]
+    cfg.merge_from_list(overrides + list(opts))
     return cfg
 
 
@@ -78,9 +88,15 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="demo_output")
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
     parser.add_argument("--sequences", help="folder of real sequences (OTB or GOT-10k layout) to track too")
+    parser.add_argument("--train-iters", type=int, default=150,
+                        help="iterations of the demo training (SOLVER.MAX_ITER; 150 take ~4 min here; 0 keeps the "
+                             "config's 450)")
     parser.add_argument("--minutes", type=float, default=20.0,
-                        help="safety budget (SOLVER.MAX_MINUTES); SOLVER.MAX_ITER (450, ~12 min here) normally "
-                             "ends training first, so the seeded run and its printed numbers reproduce")
+                        help="safety budget (SOLVER.MAX_MINUTES); the iteration count normally ends training "
+                             "first, so the seeded run and its printed numbers reproduce")
+    parser.add_argument("--weights", help="main tracker's weights (default: the shipped reference model)")
+    parser.add_argument("--nanotrack-dir", metavar="DIR",
+                        help=f"NanoTrack v2 ONNX folder: adds its row (default: ${NANOTRACK_ENV})")
     parser.add_argument("--num-workers", type=int, default=1, help="tracking processes")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides")
     args = parser.parse_args(argv)
@@ -88,13 +104,37 @@ def main(argv=None) -> int:
     setup_logger(name="detectron2", abbrev_name="d2")
     output_dir = os.path.abspath(args.output)
 
-    cfg = demo_config(args.config_file, output_dir, args.minutes, args.opts)
+    cfg = demo_config(args.config_file, output_dir, args.minutes, args.opts, args.train_iters)
     ensure_synthetic_datasets(cfg)
-    weights = train_if_needed(cfg)
+    demo_weights = train_if_needed(cfg)
 
-    tracker_opts = ("MODEL.WEIGHTS", weights) + tuple(args.opts)
-    factories = {"GuidedRCNN": functools.partial(make_got10k_tracker, args.config_file, tracker_opts, "GuidedRCNN")}
-    factories.update({cls.__name__: cls for cls in (BASELINES["csrt"], BASELINES["kcf"])})
+    # Main row: the reference model (its own config and weights) unless --weights.
+    if args.weights:
+        main_factory = functools.partial(make_got10k_tracker, args.config_file,
+                                         ("MODEL.WEIGHTS", os.path.abspath(args.weights)) + tuple(args.opts), "GuidedRCNN")
+    else:
+        main_factory = functools.partial(make_got10k_tracker, None, tuple(args.opts), "GuidedRCNN")
+    # Name the demo model by the iterations it actually has (a rerun may reuse an older one).
+    demo_iters = int(torch.load(demo_weights, map_location="cpu", weights_only=False).get("iteration", -1)) + 1
+    demo_name = f"GuidedRCNN-demo{demo_iters}it"
+    factories = {
+        "GuidedRCNN": main_factory,
+        demo_name: functools.partial(make_got10k_tracker, args.config_file,
+                                     ("MODEL.WEIGHTS", demo_weights) + tuple(args.opts), demo_name),
+    }
+    for key in ("csrt", "kcf"):
+        name, factory = baseline_factory(key)
+        factories[name] = factory
+    nano_missing = None
+    try:
+        name, factory = baseline_factory("nano", args.nanotrack_dir)
+        factories[name] = factory
+    except (FileNotFoundError, ImportError) as e:
+        nano_missing = str(e)
+        logger.info(f"No NanoTrack v2 row: {e}")
+    logger.info("Trackers: " + ", ".join(factories) + f" (GuidedRCNN = "
+                f"{args.weights or 'the reference model, guided_tracking/model_zoo/MODEL_CARD.md'}; "
+                f"{demo_name} = this demo's {demo_iters}-iteration training)")
     benchmark_dirs = {"synthetic_test": os.path.join(cfg.DATASETS.ROOT, "synthetic", "test")}
     if args.sequences:
         if not os.path.isdir(args.sequences):
@@ -109,6 +149,8 @@ def main(argv=None) -> int:
                          video_dir, write_confidence=True)
     print(f"\nAnnotated video: {result['video_path']} ({result['num_frames']} frames, {result['fps']:.1f} fps)")
     print(f"Plots and reports: {os.path.join(output_dir, 'eval')}")
+    if nano_missing:
+        print(f"No NanoTrack v2 row: {nano_missing}")
     return 0
 
 

@@ -3,6 +3,7 @@
 and on an image folder.
 """
 import json
+import logging
 import os
 import sys
 
@@ -178,3 +179,43 @@ def test_bad_init_box_is_a_clear_error(tiny_yaml, checkpoint, sequences, workdir
             "--output", str(workdir / "bad"), "MODEL.WEIGHTS", checkpoint]
     with pytest.raises(ValueError, match="width and height"):
         track_net.main(argv)
+
+
+def test_without_config_and_weights_the_reference_model_tracks(tmp_path):
+    """``track_net.py --images DIR --init-box ...``: no config, no weights -> the
+    shipped reference model, named in the log."""
+    import cv2
+    from test_model_zoo import object_sequence
+
+    frames, boxes = object_sequence(num=6)
+    frame_dir = tmp_path / "frames"
+    frame_dir.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(frame_dir / f"{i:04d}.jpg"), frame)
+    x, y, w, h = boxes[0]
+    out = str(tmp_path / "out")
+    # The message, whatever handlers earlier setup_logger calls left on the logger.
+    records = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    log = logging.getLogger("guided_tracking.tracking.build")
+    log.addHandler(handler)
+    try:
+        assert track_net.main(["--images", str(frame_dir), "--init-box", f"{x},{y},{w},{h}", "--output", out]) == 0
+    finally:
+        log.removeHandler(handler)
+    assert any("using the reference model" in r.getMessage() for r in records)
+    rows = np.loadtxt(os.path.join(out, "boxes.txt"), delimiter=",", ndmin=2)
+    assert rows.shape == (6, 4)
+    centre_error = np.abs(rows[-1, :2] + rows[-1, 2:] / 2 - (boxes[-1][:2] + boxes[-1][2:] / 2))
+    assert np.all(centre_error < boxes[-1][2:] / 3), (rows[-1], boxes[-1])
+
+
+def test_missing_nanotrack_files_stop_the_run_before_tracking(tmp_path):
+    root = tmp_path / "seqs"
+    root.mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="nanotrack_backbone_sim.onnx.*--nanotrack-dir"):
+        track_net.main(["--benchmark", "folder", "--root", str(root), "--output", str(out),
+                        "--baselines", "csrt,nano", "--nanotrack-dir", str(tmp_path)])
+    assert not out.exists()  # nothing was tracked or written

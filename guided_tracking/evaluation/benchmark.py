@@ -1003,7 +1003,10 @@ def main(argv=None) -> int:
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="guided_tracking", abbrev_name="gt")
-    factory = _resolve_tracker(args.tracker)
+    try:
+        factory = _resolve_tracker(args.tracker)
+    except (KeyError, FileNotFoundError, ImportError, ValueError) as e:
+        parser.error(f"--tracker {args.tracker}: {e.args[0] if e.args else e}")
     name = args.name or (args.tracker.upper() if ":" not in args.tracker else args.tracker.rsplit(":", 1)[1])
     devices = args.devices.split(",") if args.devices else None
     report = run_benchmark(factory, args.benchmark, args.root, args.output, name, num_workers=args.num_workers,

@@ -13,7 +13,11 @@ logger = logging.getLogger(__name__)
 
 
 def build_tracker(cfg, device=None) -> GuidedTracker:
-    """GuidedTracker with MODEL.WEIGHTS loaded (``device`` overrides MODEL.DEVICE)."""
+    """GuidedTracker with MODEL.WEIGHTS loaded (``device`` overrides MODEL.DEVICE).
+
+    Empty MODEL.WEIGHTS: the shipped reference model
+    (``guided_tracking/model_zoo``) when the config builds the model it fits,
+    else an untrained model (with a warning). The log names the weights used."""
     if device is not None and device != cfg.MODEL.DEVICE:
         cfg = cfg.clone()
         cfg.defrost()
@@ -22,21 +26,39 @@ def build_tracker(cfg, device=None) -> GuidedTracker:
     weights = cfg.MODEL.WEIGHTS
     if weights and not weights.startswith(("detectron2://", "http://", "https://")) and not os.path.isfile(weights):
         raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint {weights!r} does not exist")
-    if not weights:
-        logger.warning("MODEL.WEIGHTS is empty: tracking with an untrained model")
     model = build_model(cfg)
+    if not weights:
+        from ..model_zoo import REFERENCE_WEIGHTS, reference_fits
+
+        if reference_fits(model):
+            weights = REFERENCE_WEIGHTS
+            logger.info(f"MODEL.WEIGHTS is empty: using the reference model {weights} "
+                        "(see MODEL_CARD.md beside it; not for OTB/UAV123/DTB70/VOT/UAVDT/LaSOT results)")
+        else:
+            logger.warning("MODEL.WEIGHTS is empty and the reference model does not fit this config's model: "
+                           "tracking with an UNTRAINED model (give MODEL.WEIGHTS)")
+    else:
+        logger.info(f"Tracking with weights {weights}")
     if weights:
         GuidedCheckpointer(model).load(weights)
     return GuidedTracker(cfg, model)
 
 
 def make_got10k_tracker(config_file: str, opts=(), name: str = "GuidedRCNN", device=None):
-    """Picklable tracker factory for benchmark workers: cfg file + opts -> got10k Tracker."""
+    """Picklable tracker factory for benchmark workers: cfg file + opts -> got10k Tracker.
+
+    ``config_file`` None: the reference model's config (and weights, unless
+    ``opts`` set MODEL.WEIGHTS)."""
     from ..config import get_guided_cfg
     from .got10k_tracker import Got10kGuidedTracker
 
-    cfg = get_guided_cfg()
-    cfg.merge_from_file(config_file)
+    if config_file is None:
+        from ..model_zoo import get_reference_cfg
+
+        cfg = get_reference_cfg()
+    else:
+        cfg = get_guided_cfg()
+        cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     cfg.freeze()
     return Got10kGuidedTracker(build_tracker(cfg, device=device), name=name)
