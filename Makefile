@@ -23,14 +23,14 @@ demo: install
 		$(if $(NANOTRACK),--nanotrack-dir $(NANOTRACK),)
 
 # Retrain the shipped reference model (hours on a 2-core CPU; rerun to resume),
-# evaluate it on DATA/val and SEQUENCES, and export weights + model card into
-# guided_tracking/model_zoo/.
+# evaluate its fp16 export (in REF_DIR) on DATA/val and SEQUENCES, and only then
+# write weights + model card into guided_tracking/model_zoo/.
 reference-model: install
 	$(PY) train_net.py --config-file configs/CPU/reference_mnv2_FPN.yaml --resume \
 		OUTPUT_DIR $(REF_DIR) DATASETS.ROOT $(REF_DIR)/data \
 		DATASETS.FOLDERS '("real_train=$(abspath $(DATA))/train",)'
-	$(PY) -m guided_tracking.model_zoo.export --run-dir $(REF_DIR) --data $(DATA) --no-card
-	$(PY) bench/eval_real.py --weights guided_tracking/model_zoo/reference_mnv2_FPN.pth --name ours \
+	$(PY) -m guided_tracking.model_zoo.export --run-dir $(REF_DIR) --data $(DATA) --no-card --output-dir $(REF_DIR)
+	$(PY) bench/eval_real.py --weights $(REF_DIR)/reference_mnv2_FPN.pth --name ours \
 		--weights $(REF_DIR)/model_final.pth --name ours-fp32 --curve-of $(REF_DIR) --output $(REF_DIR)/eval \
 		--config-file configs/CPU/reference_mnv2_FPN.yaml --val-root $(DATA)/val \
 		$(if $(SEQUENCES),--dev-root $(SEQUENCES),--sets val) \

@@ -38,7 +38,7 @@ sys.path.insert(0, REPO)
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
 import guided_tracking  # noqa: E402,F401
-from guided_tracking.evaluation.baselines import baseline_factory  # noqa: E402
+from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory  # noqa: E402
 from guided_tracking.evaluation.benchmark import load_benchmark, run_benchmark  # noqa: E402
 from guided_tracking.evaluation.io import atomic_write_json  # noqa: E402
 from guided_tracking.evaluation.size_error import median_abs_log_area_ratio  # noqa: E402
@@ -139,8 +139,9 @@ def main(argv=None):
     parser.add_argument("--val-root", default=DEFAULT_SETS["val"])
     parser.add_argument("--dev-root", default=DEFAULT_SETS["dev"])
     parser.add_argument("--baselines", default="csrt,kcf", help="csrt, kcf, nano (NanoTrack v2)")
-    parser.add_argument("--nanotrack-dir", default=os.path.join(SHARED, "..", "models", "nanotrack"),
-                        help="NanoTrack v2 ONNX folder for --baselines nano")
+    parser.add_argument("--nanotrack-dir", default=None,
+                        help="NanoTrack v2 ONNX folder for --baselines nano (default: $GUIDED_TRACKING_NANOTRACK_DIR, "
+                             "else ../shared/models/nanotrack)")
     parser.add_argument("--num-workers", type=int, default=2, help="tracking processes")
     parser.add_argument("--tracker-opts", nargs="*", default=[], help="KEY VALUE config overrides for tracking")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for training (--seeds)")
@@ -159,7 +160,10 @@ def main(argv=None):
         final = os.path.join(args.curve_of, "model_final.pth")
         final_iters = torch.load(final, map_location="cpu", weights_only=False)["iteration"] + 1 \
             if os.path.isfile(final) else None
-        for ckpt in sorted(glob.glob(os.path.join(args.curve_of, "model_[0-9]*.pth"))):
+        checkpoints = sorted(glob.glob(os.path.join(args.curve_of, "model_[0-9]*.pth")))
+        if not checkpoints:
+            raise SystemExit(f"--curve-of {args.curve_of}: no model_<iteration>.pth checkpoints there")
+        for ckpt in checkpoints:
             iters = int(os.path.basename(ckpt)[len("model_"):-len(".pth")]) + 1
             if iters != final_iters:  # the final checkpoint is already a column
                 models[f"{base}@{iters}"] = os.path.abspath(ckpt)
@@ -178,8 +182,13 @@ def main(argv=None):
     factories = {name: functools.partial(make_got10k_tracker, args.config_file,
                                          ("MODEL.WEIGHTS", w) + tuple(args.tracker_opts), name)
                  for name, w in models.items()}
+    nanotrack_dir = args.nanotrack_dir or os.environ.get(NANOTRACK_ENV) or os.path.join(SHARED, "..", "models",
+                                                                                          "nanotrack")
     for b in [b for b in args.baselines.split(",") if b]:
-        name, factory = baseline_factory(b, args.nanotrack_dir)
+        try:
+            name, factory = baseline_factory(b, nanotrack_dir)
+        except (KeyError, FileNotFoundError, ImportError) as e:
+            raise SystemExit(f"--baselines: {e.args[0] if e.args else e}")
         factories[name] = factory
 
     summary = {"models": models, "tracker_opts": args.tracker_opts, "sets": {}}

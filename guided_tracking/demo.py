@@ -16,6 +16,7 @@
 """
 import argparse
 import functools
+import hashlib
 import logging
 import os
 import sys
@@ -30,6 +31,7 @@ from .engine.trainer import GuidedTrainer
 from .evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from .evaluation.benchmark import plot_curves, print_table, run_benchmark
 from .evaluation.video import track_video
+from .model_zoo import REFERENCE_WEIGHTS
 from .tracking.build import make_got10k_tracker
 
 logger = logging.getLogger("guided_tracking")
@@ -52,6 +54,16 @@ def demo_config(config_file, output_dir, minutes, opts=(), train_iters=None):
                       "SOLVER.WARMUP_ITERS", min(cfg.SOLVER.WARMUP_ITERS, max(int(train_iters) // 5, 1))]
     cfg.merge_from_list(overrides + list(opts))
     return cfg
+
+
+def _sha8(path) -> str:
+    if not os.path.isfile(path):
+        raise SystemExit(f"weights {path!r} do not exist")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:8]
 
 
 def train_if_needed(cfg) -> str:
@@ -108,17 +120,21 @@ def main(argv=None) -> int:
     ensure_synthetic_datasets(cfg)
     demo_weights = train_if_needed(cfg)
 
-    # Main row: the reference model (its own config and weights) unless --weights.
+    # Main row: the reference model (its own config and weights) unless --weights. The
+    # row is named by the weights' checksum: finished result files are reused by name,
+    # so other weights (or an older demo's "GuidedRCNN" row) never pass for these.
     if args.weights:
-        main_factory = functools.partial(make_got10k_tracker, args.config_file,
-                                         ("MODEL.WEIGHTS", os.path.abspath(args.weights)) + tuple(args.opts), "GuidedRCNN")
+        main_name = f"GuidedRCNN-{_sha8(args.weights)}"
+        opts = ("MODEL.WEIGHTS", os.path.abspath(args.weights)) + tuple(args.opts)
+        main_factory = functools.partial(make_got10k_tracker, args.config_file, opts, main_name)
     else:
-        main_factory = functools.partial(make_got10k_tracker, None, tuple(args.opts), "GuidedRCNN")
+        main_name = f"GuidedRCNN-reference-{_sha8(REFERENCE_WEIGHTS)}"
+        main_factory = functools.partial(make_got10k_tracker, None, tuple(args.opts), main_name)
     # Name the demo model by the iterations it actually has (a rerun may reuse an older one).
     demo_iters = int(torch.load(demo_weights, map_location="cpu", weights_only=False).get("iteration", -1)) + 1
     demo_name = f"GuidedRCNN-demo{demo_iters}it"
     factories = {
-        "GuidedRCNN": main_factory,
+        main_name: main_factory,
         demo_name: functools.partial(make_got10k_tracker, args.config_file,
                                      ("MODEL.WEIGHTS", demo_weights) + tuple(args.opts), demo_name),
     }
@@ -132,7 +148,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ImportError) as e:
         nano_missing = str(e)
         logger.info(f"No NanoTrack v2 row: {e}")
-    logger.info("Trackers: " + ", ".join(factories) + f" (GuidedRCNN = "
+    logger.info("Trackers: " + ", ".join(factories) + f" ({main_name} = "
                 f"{args.weights or 'the reference model, guided_tracking/model_zoo/MODEL_CARD.md'}; "
                 f"{demo_name} = this demo's {demo_iters}-iteration training)")
     benchmark_dirs = {"synthetic_test": os.path.join(cfg.DATASETS.ROOT, "synthetic", "test")}
@@ -145,7 +161,7 @@ def main(argv=None) -> int:
     # One annotated video: the first real sequence if given, else a synthetic one.
     seq = load_folder(benchmark_dirs.get("real", benchmark_dirs["synthetic_test"]))[0]
     video_dir = os.path.join(output_dir, "video", seq["seq_name"])
-    result = track_video(factories["GuidedRCNN"](), os.path.dirname(seq["file_names"][0]), seq["boxes_xywh"][0],
+    result = track_video(factories[main_name](), os.path.dirname(seq["file_names"][0]), seq["boxes_xywh"][0],
                          video_dir, write_confidence=True)
     print(f"\nAnnotated video: {result['video_path']} ({result['num_frames']} frames, {result['fps']:.1f} fps)")
     print(f"Plots and reports: {os.path.join(output_dir, 'eval')}")

@@ -77,6 +77,16 @@ def test_csrt_auc_on_real_sequences(tmp_path):
 NANOTRACK_DIR = os.path.join(os.path.dirname(os.path.dirname(REAL_SEQUENCES)), "models", "nanotrack")
 
 
+def _nanotrack_files_present():
+    from guided_tracking.evaluation.baselines import find_nanotrack_models
+
+    try:
+        find_nanotrack_models(NANOTRACK_DIR)
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def test_nanotrack_without_models_says_how_to_get_them(tmp_path, monkeypatch):
     from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory, find_nanotrack_models
 
@@ -91,7 +101,7 @@ def test_nanotrack_without_models_says_how_to_get_them(tmp_path, monkeypatch):
     assert baseline_factory("CSRT") == ("CSRT", CSRT)
 
 
-@pytest.mark.skipif(not os.path.isdir(NANOTRACK_DIR), reason="NanoTrack v2 ONNX files not present (../shared)")
+@pytest.mark.skipif(not _nanotrack_files_present(), reason="NanoTrack v2 ONNX files not present (../shared)")
 def test_nanotrack_follows_moving_target(monkeypatch):
     import pickle
 

@@ -140,6 +140,9 @@ def baseline_factory(key: str, nanotrack_dir: str = None):
         raise KeyError(f"unknown baseline tracker {key!r}; choose from {sorted(BASELINES)}")
     cls = BASELINES[key]
     if cls is NanoTrack:
+        if not hasattr(cv2, "TrackerNano_create"):
+            raise ImportError(f"cv2.TrackerNano_create not found in OpenCV {cv2.__version__} (NanoTrack needs "
+                              "OpenCV >= 4.7)")
         model_dir = os.path.dirname(find_nanotrack_models(nanotrack_dir)[0])
         return cls.__name__, functools.partial(cls, model_dir)
     return cls.__name__, cls

@@ -75,10 +75,10 @@ def _training_log(run_dir):
             m = re.search(r"Command line arguments: (Namespace\(.*\))", line)
             if m:
                 commands.append(m.group(1))
-            m = re.search(r"Total training time: (\d+):(\d+):(\d+)", line)
+            m = re.search(r"Total training time: (?:(\d+) days?, )?(\d+):(\d+):(\d+)", line)
             if m:
-                h, mi, s = (int(v) for v in m.groups())
-                seconds += 3600 * h + 60 * mi + s
+                d, h, mi, s = (int(v or 0) for v in m.groups())
+                seconds += 86400 * d + 3600 * h + 60 * mi + s
     return commands, seconds
 
 
@@ -91,9 +91,11 @@ def _training_sequences(data_dir):
         with open(index, encoding="utf-8") as f:
             header, *rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
         col = {name: i for i, name in enumerate(header)}
-        return [{"sequence": r[col["sequence"]], "frames": int(r[col["frames"]]),
-                 "benchmark": r[col.get("benchmark_of_origin", 0)], "object": r[col.get("object_class", 0)]}
-                for r in rows]
+        def field(row, name, default="?"):
+            return row[col[name]] if name in col and col[name] < len(row) else default
+
+        return [{"sequence": field(r, "sequence"), "frames": int(field(r, "frames", 0)),
+                 "benchmark": field(r, "benchmark_of_origin"), "object": field(r, "object_class")} for r in rows]
     return [{"sequence": name} for name in sorted(os.listdir(train)) if os.path.isdir(os.path.join(train, name))]
 
 
@@ -247,9 +249,13 @@ def render_card_markdown(card) -> str:
 
 def _write_atomic(path, text):
     tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def main(argv=None) -> int:

@@ -78,7 +78,11 @@ def export_inference_checkpoint(checkpoint_path: str, output_path: str, fp16: bo
            "dtype": "float16" if fp16 else "float32"}
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     tmp = f"{output_path}.tmp.{os.getpid()}"
-    torch.save(out, tmp)
-    os.replace(tmp, output_path)
+    try:
+        torch.save(out, tmp)
+        os.replace(tmp, output_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return {"iteration": out["iteration"], "dtype": out["dtype"], "bytes": os.path.getsize(output_path),
             "tensors": len(state)}
