@@ -16,7 +16,6 @@
 """
 import argparse
 import functools
-import hashlib
 import logging
 import os
 import sys
@@ -31,7 +30,7 @@ from .engine.trainer import GuidedTrainer
 from .evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from .evaluation.benchmark import plot_curves, print_table, run_benchmark
 from .evaluation.video import track_video
-from .model_zoo import REFERENCE_WEIGHTS
+from .model_zoo.reference import REFERENCE_WEIGHTS, file_sha256
 from .tracking.build import make_got10k_tracker
 
 logger = logging.getLogger("guided_tracking")
@@ -59,11 +58,7 @@ def demo_config(config_file, output_dir, minutes, opts=(), train_iters=None):
 def _sha8(path) -> str:
     if not os.path.isfile(path):
         raise SystemExit(f"weights {path!r} do not exist")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:8]
+    return file_sha256(path)[:8]
 
 
 def train_if_needed(cfg) -> str:

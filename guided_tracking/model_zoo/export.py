@@ -10,8 +10,8 @@ writes, into --output-dir (default: this package's folder):
 - ``MODEL_CARD.md``: the same for people.
 """
 import argparse
+import collections
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -20,7 +20,9 @@ import sys
 
 import torch
 
-from .reference import REFERENCE_CONFIG, REFERENCE_DIR, REFERENCE_WEIGHTS, RUNTIME_KEYS, export_inference_checkpoint
+from ..evaluation.io import atomic_write_text
+from .reference import (REFERENCE_CONFIG, REFERENCE_DIR, REFERENCE_WEIGHTS, RUNTIME_KEYS, export_inference_checkpoint,
+                        file_sha256)
 
 BASELINE_NAMES = ("NanoTrack", "CSRT", "KCF")
 
@@ -110,22 +112,12 @@ def _machine():
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _evaluation(summary_path, name):
-    """{set: {"overall": {...}, "sequences": {...}, "baselines": {...}}} from bench/eval_real.py's summary.json."""
-    with open(summary_path) as f:
-        summary = json.load(f)
+def _evaluation(summary, name):
+    """{set: {"overall": {...}, "sequences": {...}, "baselines": {...}}} from bench/eval_real.py's summary."""
     out = {}
     for label, results in summary["sets"].items():
         if name not in results:
-            raise KeyError(f"{summary_path}: no tracker {name!r} in set {label!r} (have {sorted(results)})")
+            raise KeyError(f"eval summary: no tracker {name!r} in set {label!r} (have {sorted(results)})")
         fps = [r["fps"] for r in results[name]["sequences"].values() if r.get("fps")]
         out[label] = {"overall": results[name]["overall"],
                       "fps_mean_over_sequences": float(sum(fps) / len(fps)) if fps else None,
@@ -135,13 +127,18 @@ def _evaluation(summary_path, name):
     return out
 
 
-def _curve(summary_path, name, set_label="val"):
-    """Val AUC at checkpoints: the summary's ``<name>@<iteration>`` columns."""
-    with open(summary_path) as f:
-        results = json.load(f)["sets"].get(set_label, {})
+def _curve(summary, name, final_name, iterations, set_label="val"):
+    """Val AUC at checkpoints: the summary's ``<name>@<iteration>`` columns, then the
+    final checkpoint itself (its fp32 column when the shipped file is an fp16 copy)."""
+    results = summary["sets"].get(set_label, {})
     points = [{"iteration": int(n.split("@", 1)[1]), "auc": r["overall"]["auc"], "op75": r["overall"]["op75"]}
               for n, r in results.items() if n.startswith(f"{name}@") and n.split("@", 1)[1].isdigit()]
-    return sorted(points, key=lambda p: p["iteration"])
+    points.sort(key=lambda p: p["iteration"])
+    final = next((c for c in (f"{final_name}-fp32", final_name) if c in results), None)
+    if points and final and all(p["iteration"] != iterations for p in points):
+        overall = results[final]["overall"]
+        points.append({"iteration": iterations, "auc": overall["auc"], "op75": overall["op75"], "column": final})
+    return points
 
 
 def build_card(run_dir, data_dir, weights_info, weights_path, eval_summary=None, eval_name=None,
@@ -149,9 +146,12 @@ def build_card(run_dir, data_dir, weights_info, weights_path, eval_summary=None,
     cfg = recipe_config(_load_run_config(run_dir))
     commands, seconds = _training_log(run_dir)
     rows = _training_sequences(data_dir)
-    benchmarks = {}
-    for r in rows:
-        benchmarks[r.get("benchmark", "?")] = benchmarks.get(r.get("benchmark", "?"), 0) + 1
+    benchmarks = dict(collections.Counter(r.get("benchmark", "?") for r in rows))
+    summary = None
+    if eval_summary:
+        with open(eval_summary) as f:
+            summary = json.load(f)
+    iterations = weights_info["iteration"] + 1
     card = {
         "name": "reference_mnv2_FPN",
         "architecture": f"{cfg.MODEL.META_ARCHITECTURE} on {cfg.MODEL.GUIDED.BACKBONE_NAME} "
@@ -160,12 +160,12 @@ def build_card(run_dir, data_dir, weights_info, weights_path, eval_summary=None,
         "config_yaml": cfg.dump(),
         "command": "make reference-model DATA=<folder with train/ (and val/)>",
         "train_net_invocations": commands,
-        "iterations": weights_info["iteration"] + 1,
+        "iterations": iterations,
         "wall_time_s": seconds,
         "machine": _machine(),
         "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "weights": {"file": os.path.basename(weights_path), "dtype": weights_info["dtype"],
-                    "bytes": weights_info["bytes"], "sha256": _sha256(weights_path)},
+                    "bytes": weights_info["bytes"], "sha256": file_sha256(weights_path)},
         "training_data": {
             "real": {"folder": "train/ of the DATA folder (../shared/data/real here)", "sequences": len(rows),
                      "frames": sum(r.get("frames", 0) for r in rows), "by_benchmark": benchmarks,
@@ -176,26 +176,10 @@ def build_card(run_dir, data_dir, weights_info, weights_path, eval_summary=None,
         },
         "caveat": CAVEAT,
         "notes": list(notes),
-        "evaluation": _evaluation(eval_summary, eval_name) if eval_summary else {},
-        "training_curve": curve or (_curve(eval_summary, curve_name or eval_name) if eval_summary else []),
+        "evaluation": _evaluation(summary, eval_name) if summary else {},
+        "training_curve": curve or (_curve(summary, curve_name or eval_name, eval_name, iterations) if summary else []),
     }
-    if card["training_curve"] and eval_summary:
-        # The curve's last point: the final checkpoint itself (its fp32 column when
-        # the shipped file is an fp16 copy), like the other checkpoints.
-        final = _curve_final_point(eval_summary, eval_name)
-        if final and all(p["iteration"] != card["iterations"] for p in card["training_curve"]):
-            card["training_curve"].append({"iteration": card["iterations"], **final})
     return card
-
-
-def _curve_final_point(summary_path, name, set_label="val"):
-    with open(summary_path) as f:
-        results = json.load(f)["sets"].get(set_label, {})
-    for column in (f"{name}-fp32", name):
-        if column in results:
-            overall = results[column]["overall"]
-            return {"auc": overall["auc"], "op75": overall["op75"], "column": column}
-    return None
 
 
 def render_card_markdown(card) -> str:
@@ -247,17 +231,6 @@ def render_card_markdown(card) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path, text):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", required=True, help="train_net.py OUTPUT_DIR of the reference training")
@@ -289,8 +262,8 @@ def main(argv=None) -> int:
             curve = json.load(f)
     card = build_card(args.run_dir, args.data, info, weights_path, args.eval_summary, args.eval_name, curve=curve,
                       curve_name=args.curve_name, notes=args.note)
-    _write_atomic(os.path.join(args.output_dir, "model_card.json"), json.dumps(card, indent=1) + "\n")
-    _write_atomic(os.path.join(args.output_dir, "MODEL_CARD.md"), render_card_markdown(card))
+    atomic_write_text(os.path.join(args.output_dir, "model_card.json"), json.dumps(card, indent=1) + "\n")
+    atomic_write_text(os.path.join(args.output_dir, "MODEL_CARD.md"), render_card_markdown(card))
     print(f"{weights_path}: {info['bytes'] / 1e6:.1f} MB ({info['dtype']}, iteration {info['iteration']}); "
           f"card in {args.output_dir}")
     return 0

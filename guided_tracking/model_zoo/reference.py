@@ -1,5 +1,7 @@
 """Where the reference model lives, how it is loaded by default, and how a
 training checkpoint becomes a small inference-only file."""
+import hashlib
+import io
 import json
 import logging
 import os
@@ -7,8 +9,10 @@ import tempfile
 
 import torch
 
+from ..evaluation.io import atomic_write_bytes
+
 __all__ = ["REFERENCE_DIR", "REFERENCE_WEIGHTS", "REFERENCE_CARD", "REFERENCE_CONFIG", "RUNTIME_KEYS",
-           "export_inference_checkpoint", "get_reference_cfg", "load_model_card", "reference_fits"]
+           "export_inference_checkpoint", "file_sha256", "get_reference_cfg", "load_model_card", "reference_fits"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,15 @@ def get_reference_cfg(card_path: str = REFERENCE_CARD):
     return cfg
 
 
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file (names weights in cards and result rows)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _state_dict_shapes(path: str) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {k: tuple(v.shape) for k, v in state.get("model", state).items()}
@@ -76,13 +89,8 @@ def export_inference_checkpoint(checkpoint_path: str, output_path: str, fp16: bo
              for k, v in checkpoint["model"].items()}
     out = {"model": state, "iteration": int(checkpoint.get("iteration", -1)), "__author__": "guided-tracking",
            "dtype": "float16" if fp16 else "float32"}
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    tmp = f"{output_path}.tmp.{os.getpid()}"
-    try:
-        torch.save(out, tmp)
-        os.replace(tmp, output_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    buffer = io.BytesIO()
+    torch.save(out, buffer)
+    atomic_write_bytes(output_path, buffer.getvalue())
     return {"iteration": out["iteration"], "dtype": out["dtype"], "bytes": os.path.getsize(output_path),
             "tensors": len(state)}
