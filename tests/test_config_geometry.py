@@ -18,8 +18,12 @@ from guided_tracking.config import get_guided_cfg
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True)
                  if not os.path.basename(p).startswith("Base-"))
-# FPN strides of P2-P6 (ResNet-FPN and MobileNetV2-FPN alike).
-STRIDES = {"p2": 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64}
+# FPN strides of P2-P6 (ResNet-FPN and MobileNetV2-FPN alike) and VGG-16's outputs.
+STRIDES = {"p2": 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64,
+           "conv3": 4, "conv4": 8, "conv5": 16, "fc7": 16, "conv8": 32}
+# The coverage rule of every config: each target of 1/2x-2x the canonical size at
+# aspect 1:3-3:1 has an anchor with IoU >= 0.7 (the two-stage RPN's positive threshold).
+COVERAGE_IOU = 0.7
 # torchvision's ImageNet normalisation (RGB, 0-1 pixels).
 TV_MEAN, TV_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -36,8 +40,13 @@ def canonical_target_px(cfg) -> float:
     return cfg.INPUT.GUIDED.SEARCH_SIZE / cfg.INPUT.GUIDED.SEARCH_CONTEXT
 
 
+def anchor_levels(cfg):
+    """The levels carrying anchors: the RPN's (two-stage) or the dense head's (GuidedSSD)."""
+    return cfg.MODEL.RETINANET.IN_FEATURES if cfg.MODEL.META_ARCHITECTURE == "GuidedSSD" else cfg.MODEL.RPN.IN_FEATURES
+
+
 def _all_anchors(cfg):
-    levels = cfg.MODEL.RPN.IN_FEATURES
+    levels = anchor_levels(cfg)
     shapes = [ShapeSpec(channels=8, stride=STRIDES[f]) for f in levels]
     generator = build_anchor_generator(cfg, shapes)
     size = cfg.INPUT.GUIDED.SEARCH_SIZE
@@ -60,7 +69,9 @@ def _target_boxes(cfg, n=13):
 
 def test_configs_found():
     names = {os.path.relpath(p, ROOT) for p in CONFIGS}
-    assert {"configs/CPU/guided_rcnn_mnv2_FPN.yaml", "configs/GOT-10k/guided_rcnn_R_50_FPN.yaml"} <= names
+    assert {"configs/CPU/guided_rcnn_mnv2_FPN.yaml", "configs/GOT-10k/guided_rcnn_R_50_FPN.yaml",
+            "configs/CPU/guided_ssd_mnv2_FPN.yaml", "configs/GOT-10k/guided_ssd_VGG16.yaml",
+            "configs/GOT-10k/guided_rcnn_VGG16.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
@@ -70,8 +81,12 @@ def test_anchor_covers_canonical_target(path):
     targets, labels = _target_boxes(cfg)
     best = pairwise_iou(targets, anchors).max(dim=1).values
     worst = int(best.argmin())
-    # The RPN's positive threshold: every such target must have a positive anchor.
-    assert float(best.min()) >= cfg.MODEL.RPN.IOU_THRESHOLDS[-1], \
+    # Every such target has an anchor at the coverage IoU, which is also at or
+    # above the positive threshold of whichever head labels the anchors.
+    positive = cfg.MODEL.RETINANET.IOU_THRESHOLDS[-1] if cfg.MODEL.META_ARCHITECTURE == "GuidedSSD" \
+        else cfg.MODEL.RPN.IOU_THRESHOLDS[-1]
+    assert positive <= COVERAGE_IOU
+    assert float(best.min()) >= COVERAGE_IOU, \
         f"(size x, aspect) {labels[worst]}: best anchor IoU {float(best[worst]):.3f}"
 
 
@@ -87,10 +102,12 @@ def test_old_single_size_anchors_fail_the_coverage_rule():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
 def test_roi_positives_are_tight(path):
-    """A centred box 1.3x the target's side (IoU 0.59) is not a positive."""
+    """A centred box 1.3x the target's side (IoU 0.59) is not a positive (of the
+    ROI head, or of the one-stage head's anchors)."""
     cfg = _cfg(path)
     loose_iou = 1.0 / 1.3 ** 2
-    assert cfg.MODEL.ROI_HEADS.IOU_THRESHOLDS[-1] > loose_iou
+    heads = cfg.MODEL.RETINANET if cfg.MODEL.META_ARCHITECTURE == "GuidedSSD" else cfg.MODEL.ROI_HEADS
+    assert heads.IOU_THRESHOLDS[-1] > loose_iou
 
 
 def _normalised_as_model(cfg, rgb_uint8):
@@ -132,7 +149,7 @@ def test_exemplar_and_search_agree_on_target_size(path):
     cfg = _cfg(path)
     canonical = canonical_target_px(cfg)
     sizes = cfg.MODEL.GUIDED.EXEMPLAR_SIZES
-    levels = cfg.MODEL.RPN.IN_FEATURES
+    levels = anchor_levels(cfg)
     index = list(cfg.MODEL.GUIDED.EXEMPLAR_SIZE_OF_LEVEL) or \
         [min(i, len(sizes) - 1) for i in range(len(levels))]
     anchor_sizes = cfg.MODEL.ANCHOR_GENERATOR.SIZES

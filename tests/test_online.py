@@ -10,7 +10,8 @@ from detectron2.structures import Boxes, Instances
 
 from guided_tracking.modeling.maml import inner_loop
 from guided_tracking.tracking import GuidedTracker
-from guided_tracking.tracking.online import concat_samples, online_loss_fn
+from guided_tracking.modeling.guided_rcnn import GuidedRCNN
+from guided_tracking.tracking.online import online_loss_fn
 
 REG = ("box_predictor.bbox_pred.weight", "box_predictor.bbox_pred.bias")
 CLS = ("box_predictor.cls_score.weight", "box_predictor.cls_score.bias")
@@ -80,7 +81,7 @@ def test_first_frame_share_does_not_shrink_with_memory(heads):
     roi_heads, fc = heads
     init = _samples(roi_heads, 8, 0, fc)
     few = _samples(roi_heads, 8, 1, fc)
-    many = concat_samples([_samples(roi_heads, 8, s, fc) for s in range(1, 11)])
+    many = GuidedRCNN.concat_samples([_samples(roi_heads, 8, s, fc) for s in range(1, 11)])
     theta = {k: v.detach() for k, v in roi_heads.adaptable_parameters().items()}
     g_few = _grads(online_loss_fn(roi_heads, init, few, 0.5), theta)
     g_many = _grads(online_loss_fn(roi_heads, init, many, 0.5), theta)
@@ -109,7 +110,7 @@ def test_tracker_updates_with_the_online_loss(tiny_cfg):
     tracker.track(np.roll(frame, 2, axis=1))
     assert tracker.last_updated and len(tracker.state.memory) == 2
     loss_fn = online_loss_fn(tracker.model.roi_heads, tracker.state.init_samples,
-                             concat_samples(list(tracker.state.memory)), 0.7)
+                             GuidedRCNN.concat_samples(list(tracker.state.memory)), 0.7)
     expected, _ = inner_loop(loss_fn, tracker.state.theta0, 1, 0.1, differentiable=False)
     for k, v in expected.items():  # λ = 1: θ_t = f(θ_0; samples)
         torch.testing.assert_close(tracker.state.theta[k], v)

@@ -15,7 +15,7 @@ from guided_tracking.data.datasets import load_folder, register_all_video_datase
 from guided_tracking.data.synthetic import generate_videos
 from guided_tracking.engine import GuidedTrainer
 
-from conftest import CPU_YAML, REPO_ROOT, synthetic_dataset_opts
+from conftest import CPU_YAML, REPO_ROOT, SSD_CPU_YAML, synthetic_dataset_opts
 
 sys.path.insert(0, REPO_ROOT)
 import track_net  # noqa: E402
@@ -52,6 +52,25 @@ TRACKER:
   ROIS_PER_SAMPLE: 16
 """
 
+TINY_SSD_YAML = """\
+_BASE_: "{base}"
+MODEL:
+  DEVICE: "cpu"
+  MOBILENET:
+    PRETRAINED: False
+  FPN:
+    OUT_CHANNELS: 16
+  GUIDED:
+    EXEMPLAR_SIZES: [32, 64]
+    EXEMPLAR_SIZE_OF_LEVEL: [0, 1, 1]
+INPUT:
+  GUIDED:
+    SEARCH_SIZE: 64
+TRACKER:
+  INIT_SAMPLES: 4
+  UPDATE_INTERVAL: 3
+"""
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread(single_threaded):
@@ -72,13 +91,20 @@ def tiny_yaml(workdir):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_yaml, workdir, synthetic_videos):
+def ssd_yaml(workdir):
+    """The one-stage CPU model (GuidedSSD), tiny."""
+    path = workdir / "tiny_guided_ssd.yaml"
+    path.write_text(TINY_SSD_YAML.format(base=os.path.abspath(SSD_CPU_YAML)))
+    return str(path)
+
+
+def _train_two_iterations(config_file, output_dir, synthetic_videos):
     """model_final.pth of 2 real training iterations (MAML on synthetic triplets), in-process."""
     cfg = get_guided_cfg()
-    cfg.merge_from_file(tiny_yaml)
+    cfg.merge_from_file(config_file)
     cfg.merge_from_list(synthetic_dataset_opts(synthetic_videos) + [
         "DATALOADER.NUM_WORKERS", 0, "SOLVER.IMS_PER_BATCH", 2, "SOLVER.MAX_ITER", 2, "SOLVER.WARMUP_ITERS", 0,
-        "SOLVER.CHECKPOINT_PERIOD", 1000, "SOLVER.MAX_MINUTES", 0.0, "OUTPUT_DIR", str(workdir / "train"),
+        "SOLVER.CHECKPOINT_PERIOD", 1000, "SOLVER.MAX_MINUTES", 0.0, "OUTPUT_DIR", output_dir,
         "SEED", 0,
     ])
     cfg.freeze()
@@ -93,6 +119,11 @@ def checkpoint(tiny_yaml, workdir, synthetic_videos):
     path = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
     assert os.path.isfile(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_yaml, workdir, synthetic_videos):
+    return _train_two_iterations(tiny_yaml, str(workdir / "train"), synthetic_videos)
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +185,22 @@ def test_benchmark_end_to_end_and_resume(tiny_yaml, checkpoint, sequences, workd
         assert os.stat(os.path.join(result_dir, f"{name}.txt")).st_mtime_ns == mtime
     with open(os.path.join(report_dir, "report.json")) as f:
         assert json.load(f)["overall"] == report["overall"]
+
+
+def test_one_stage_model_trains_and_tracks_end_to_end(ssd_yaml, sequences, workdir, synthetic_videos):
+    """train_net's trainer and track_net run GuidedSSD from its config alone."""
+    weights = _train_two_iterations(ssd_yaml, str(workdir / "train_ssd"), synthetic_videos)
+    out = str(workdir / "eval_ssd")
+    argv = ["--config-file", ssd_yaml, "--benchmark", "folder", "--root", sequences, "--output", out,
+            "--name", "GuidedSSD", "MODEL.WEIGHTS", weights]
+    assert track_net.main(argv) == 0
+    with open(os.path.join(out, "reports", "folder", "GuidedSSD", "report.json")) as f:
+        report = json.load(f)
+    assert report["failed"] == [] and len(report["sequences"]) == 2
+    for seq in load_folder(sequences):
+        boxes = np.loadtxt(os.path.join(out, "results", "folder", "GuidedSSD", f"{seq['seq_name']}.txt"),
+                           delimiter=",", ndmin=2)
+        assert boxes.shape == (len(seq["file_names"]), 4) and np.all(np.isfinite(boxes)) and np.all(boxes[:, 2:] > 0)
 
 
 def test_image_folder_writes_video_and_boxes(tiny_yaml, checkpoint, sequences, workdir):

@@ -18,7 +18,7 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from guided_tracking.data.crop import search_geometry
 from guided_tracking.tracking import GuidedTracker, Got10kGuidedTracker, build_tracker
-from guided_tracking.tracking.online import concat_samples
+from guided_tracking.modeling.guided_rcnn import GuidedRCNN
 
 # Tiny settings of the brief: one 32 px exemplar, 64 px search region, 4 first-frame samples.
 TINY_TRACKER_OPTS = [
@@ -218,7 +218,7 @@ def test_memory_stays_bounded_over_a_long_sequence(make_tracker):
         sizes.append(sum(_tensor_bytes(m) for m in memory))
         if tracker.last_updated:
             updates += 1
-            assert concat_samples(list(memory))[0].shape[0] <= memory_size * rois
+            assert GuidedRCNN.concat_samples(list(memory))[0].shape[0] <= memory_size * rois
     assert updates == 60 // 4
     assert max(sizes[memory_size:]) <= max(sizes[:memory_size]) * 1.5  # full from frame 5 on, no growth
     assert all(torch.isfinite(v).all() for v in tracker.state.theta.values())
@@ -474,12 +474,12 @@ def test_refined_candidates_are_the_ones_localised(make_tracker, monkeypatch):
     tracker.initialize(frames[0], gt[0])
     calls = []
 
-    def refine(features, boxes_xyxy, theta):
+    def refine(features, boxes_xyxy, theta, image_size):
         calls.append(boxes_xyxy.clone())
         geom = search_geometry(tracker.state.box_xywh, tracker.search_context, tracker.search_px)
         return torch.as_tensor(geom.box_to_crop(xywh_to_xyxy64(gt[1]))[None]), torch.tensor([0.8], dtype=torch.float64)
 
-    monkeypatch.setattr(tracker, "_refine", refine)
+    monkeypatch.setattr(tracker.model, "rescore", refine)
     detect.boxes_xywh, detect.scores = [np.asarray(gt[1]) + [6.0, -4.0, 0.0, 0.0]], [0.9]
     out = tracker.track(frames[1])
     assert len(calls) == 1 and calls[0].shape == (1, 4)
@@ -494,7 +494,8 @@ def test_refine_pass_scores_the_given_boxes(make_tracker):
     geom = search_geometry(gt[0], tracker.search_context, tracker.search_px)
     _, features = tracker._features([geom.crop_image(frames[1])])
     boxes = torch.tensor([[20.0, 20.0, 40.0, 44.0], [5.0, 6.0, 30.0, 20.0]])
-    refined, scores = tracker._refine(features, boxes, tracker.state.theta)
+    refined, scores = tracker.model.rescore(features, boxes, tracker.state.theta,
+                                            (tracker.search_px, tracker.search_px))
     assert refined.shape == (2, 4) and scores.shape == (2,)
     assert torch.isfinite(refined).all() and ((scores >= 0) & (scores <= 1)).all()
     # Same as running the ROI head by hand at those boxes.

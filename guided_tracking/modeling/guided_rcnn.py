@@ -13,13 +13,12 @@ import torch
 
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
-from detectron2.structures import ImageList, Instances
-from detectron2.utils.events import get_event_storage
+from detectron2.structures import Boxes, ImageList, Instances
+from detectron2.utils.events import EventStorage
 
-from .guided_backbone import GuidedBackbone
-from .maml import MetaStepSizes, batch_params, inner_loop
+from .guided_meta import GuidedMetaLearner, meta_args_from_config
+from .maml import batch_params, inner_loop
 from .meta_roi_heads import MetaROIHeads, proposals_task_index
-from .tgm import Guidance
 
 __all__ = ["GuidedRCNN"]
 
@@ -27,67 +26,31 @@ logger = logging.getLogger(__name__)
 
 
 @META_ARCH_REGISTRY.register()
-class GuidedRCNN(GeneralizedRCNN):
+class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
     @configurable
     def __init__(self, *, inner_steps: int = 1, inner_lr: float = 0.05, first_order: bool = False,
                  learn_inner_lr: bool = False, meta_enabled: bool = True, **kwargs):
         """
         Args:
-            inner_steps: N of Eq. 1 during training.
-            inner_lr: α of Eq. 1.
-            first_order: first-order MAML (no second derivatives).
-            learn_inner_lr: learn a per-element α (Meta-SGD).
-            meta_enabled: False trains a plain guided detector (no inner loop).
+            inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled:
+                MAML settings (``GuidedMetaLearner._init_meta``).
             kwargs: GeneralizedRCNN's arguments; the backbone must be a
                 GuidedBackbone and the ROI heads MetaROIHeads.
         """
         super().__init__(**kwargs)
-        if not isinstance(self.backbone, GuidedBackbone):
-            raise ValueError("GuidedRCNN needs MODEL.BACKBONE.NAME: GuidedBackbone "
-                             "(and the wrapped backbone in MODEL.GUIDED.BACKBONE_NAME)")
         if not isinstance(self.roi_heads, MetaROIHeads):
             raise ValueError("GuidedRCNN needs MODEL.ROI_HEADS.NAME: MetaROIHeads")
-        self.inner_steps = inner_steps if meta_enabled else 0
-        self.inner_lr = inner_lr
-        self.first_order = first_order
-        self.step_sizes = None
-        if learn_inner_lr:
-            shapes = {n: p.shape for n, p in self.roi_heads.adaptable_parameters().items()}
-            self.step_sizes = MetaStepSizes(shapes, inner_lr)
+        self._init_meta(inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled)
 
     @classmethod
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
-        m = cfg.MODEL.META
-        ret.update(inner_steps=m.INNER_STEPS, inner_lr=m.INNER_LR, first_order=m.FIRST_ORDER,
-                   learn_inner_lr=m.LEARN_INNER_LR, meta_enabled=m.ENABLED)
+        ret.update(meta_args_from_config(cfg))
         return ret
 
-    # ------------------------------------------------------------ building blocks
-    def normalize(self, images: List[torch.Tensor]) -> ImageList:
-        """Normalise and pad raw CHW images (in INPUT.FORMAT) to an ImageList."""
-        images = [(x.to(self.device) - self.pixel_mean) / self.pixel_std for x in images]
-        return ImageList.from_tensors(images, self.backbone.size_divisibility)
-
-    def encode_targets(self, exemplars: List[torch.Tensor], exemplar_boxes_xyxy: torch.Tensor) -> Dict[str, Guidance]:
-        """Guidance per level for T targets: exemplars are raw (3, S, S) crops at
-        the largest exemplar size, boxes (T, 4) in their pixels. Once per target."""
-        images = torch.stack([(x.to(self.device) - self.pixel_mean) / self.pixel_std for x in exemplars])
-        return self.backbone.encode(images, exemplar_boxes_xyxy.to(self.device, torch.float32))
-
-    def guided_features(self, images: ImageList, guidance: Dict[str, Guidance],
-                        task_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """Backbone + TGMs; image i is guided by target ``task_ids[i]`` (default i)."""
-        if task_ids is not None:
-            guidance = GuidedBackbone.index_guidance(guidance, task_ids.to(self.device))
-        return self.backbone.forward_guided(images.tensor, guidance)
-
-    def theta0(self) -> Dict[str, torch.Tensor]:
-        """θ_0: the meta-learned initialisation of the adapted head parameters."""
-        return dict(self.roi_heads.adaptable_parameters())
-
-    def step_size(self):
-        return self.step_sizes.as_dict() if self.step_sizes is not None else self.inner_lr
+    def adaptable_parameters(self):
+        """θ: the ROI head's predictor (names relative to ``roi_heads``)."""
+        return self.roi_heads.adaptable_parameters()
 
     def adapt(self, roi_inputs: torch.Tensor, proposals: List[Instances], params: Dict[str, torch.Tensor],
               steps: int, task_index: Optional[torch.Tensor] = None, num_tasks: int = 1,
@@ -119,13 +82,7 @@ class GuidedRCNN(GeneralizedRCNN):
         if not self.training:
             return self.inference(batched_inputs)
         num_tasks = len(batched_inputs)
-        guidance = self.encode_targets([t["exemplar"] for t in batched_inputs],
-                                       torch.stack([torch.as_tensor(t["exemplar_box"]) for t in batched_inputs]))
-        frames = [t["support"] for t in batched_inputs] + [t["query"] for t in batched_inputs]
-        images = self.normalize([f["image"] for f in frames])
-        gt = [f["instances"].to(self.device) for f in frames]
-        task_ids = torch.arange(num_tasks, device=self.device).repeat(2)
-        features = self.guided_features(images, guidance, task_ids)
+        features, images, gt = self.encode_triplets(batched_inputs)
 
         def split(part):
             sl = slice(0, num_tasks) if part == "support" else slice(num_tasks, 2 * num_tasks)
@@ -157,14 +114,6 @@ class GuidedRCNN(GeneralizedRCNN):
         self._log({"meta/query_loss": sum(v.detach() for v in losses.values())})
         return losses
 
-    @staticmethod
-    def _log(values: Dict[str, torch.Tensor]):
-        try:
-            storage = get_event_storage()
-        except AssertionError:  # outside a trainer: nothing to log to
-            return
-        storage.put_scalars(**{k: float(v) for k, v in values.items()}, smoothing_hint=True)
-
     # ------------------------------------------------------------ inference
     @torch.no_grad()
     def detect(self, images: ImageList, features: Dict[str, torch.Tensor],
@@ -189,17 +138,55 @@ class GuidedRCNN(GeneralizedRCNN):
             results.append({"instances": inst, "candidates": cand})
         return results, proposals
 
+    # ------------------------------------------------------------ tracking interface
     @torch.no_grad()
-    def inference(self, batched_inputs: List[Dict]):
-        """Each input: ``image`` (search crop) + ``exemplar`` + ``exemplar_box``, or
-        ``guidance`` (cached, one target); optional ``params`` (adapted θ)."""
-        outputs = []
-        for x in batched_inputs:
-            guidance = x.get("guidance")
-            if guidance is None:
-                guidance = self.encode_targets([x["exemplar"]], torch.as_tensor(x["exemplar_box"])[None])
-            images = self.normalize([x["image"]])
-            features = self.guided_features(images, guidance)
-            results, _ = self.detect(images, features, x.get("params"))
-            outputs.append(results[0])
-        return outputs
+    def tracking_samples(self, images: ImageList, features: Dict[str, torch.Tensor], boxes_xyxy,
+                         proposals: Optional[List[Instances]] = None, rois_per_image: Optional[int] = None):
+        """Labelled training samples of the adapted layers for online fine-tuning:
+        ROIs of ``proposals`` (default: the RPN's on ``features``) sampled and
+        labelled against ``boxes_xyxy`` (one box per image), with their cached
+        head inputs, so an update never re-runs the backbone or the ROI pooler.
+        ``rois_per_image`` overrides MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE.
+        Returns (head inputs (R, ...), labelled proposals)."""
+        if proposals is None:
+            proposals, _ = self.proposal_generator(images, features, None)
+        targets = []
+        for p, box in zip(proposals, boxes_xyxy):
+            t = Instances(p.image_size)
+            t.gt_boxes = Boxes(torch.as_tensor(box, dtype=torch.float32, device=self.device).reshape(1, 4))
+            t.gt_classes = torch.zeros(1, dtype=torch.long, device=self.device)
+            targets.append(t)
+        roi_heads = self.roi_heads
+        default_rois = roi_heads.batch_size_per_image
+        if rois_per_image:  # TRACKER.ROIS_PER_SAMPLE, not the training batch size
+            roi_heads.batch_size_per_image = int(rois_per_image)
+        try:
+            with EventStorage():  # detectron2 logs sampling stats; nothing to log to here
+                sampled = roi_heads.label_and_sample_proposals(proposals, targets)
+        finally:
+            roi_heads.batch_size_per_image = default_rois
+        return roi_heads.roi_features(features, sampled), sampled
+
+    def sample_loss(self, params: Dict[str, torch.Tensor], samples, regression: bool = True) -> torch.Tensor:
+        """Loss of θ = ``params`` on ``tracking_samples``: MetaROIHeads'."""
+        return self.roi_heads.sample_loss(params, samples, regression)
+
+    @staticmethod
+    def concat_samples(samples: List) -> Optional[tuple]:
+        """One (inputs, proposals) pair from several, or None for an empty list."""
+        if not samples:
+            return None
+        return torch.cat([s[0] for s in samples]), [p for s in samples for p in s[1]]
+
+    @torch.no_grad()
+    def rescore(self, features: Dict[str, torch.Tensor], boxes_xyxy: torch.Tensor, params, image_size):
+        """Second head pass at the given boxes (a cascade stage with the same θ):
+        the score and box then belong to the box reported, not to the proposal
+        it was regressed from. Returns (boxes (R, 4), target scores (R,))."""
+        proposals = Instances(image_size)
+        proposals.proposal_boxes = Boxes(boxes_xyxy.clone())  # clip() works in place
+        proposals.proposal_boxes.clip(image_size)
+        roi_heads = self.roi_heads
+        predictions = roi_heads.head_forward(roi_heads.roi_features(features, [proposals]), params)
+        boxes, scores = roi_heads.candidates(predictions, [proposals])
+        return boxes[0], scores[0]

@@ -148,6 +148,17 @@ class MetaROIHeads(StandardROIHeads):
         weights = self.box_predictor.loss_weight
         return {k: v * weights.get(k, 1.0) for k, v in losses.items()}
 
+    def sample_loss(self, params: Dict[str, torch.Tensor], samples, regression: bool = True) -> torch.Tensor:
+        """Eq. 1's loss of θ = ``params`` on cached (head inputs, labelled
+        proposals): ``inner_losses`` (CE + box), or CE alone when not
+        ``regression`` (samples labelled by the tracker's own estimate)."""
+        inputs, proposals = samples
+        predictions = self.head_forward(inputs, params)
+        if regression:
+            return sum(self.inner_losses(predictions, proposals).values())
+        gt_classes = cat([p.gt_classes for p in proposals], dim=0)
+        return cross_entropy(predictions[0], gt_classes, reduction="mean")
+
     def box_losses(self, predictions, proposals: List[Instances]) -> Dict[str, torch.Tensor]:
         """Outer (query) loss: detectron2's losses, with OHNM when enabled."""
         losses = self.box_predictor.losses(predictions, proposals)

@@ -1,4 +1,6 @@
-"""GuidedTracker: online tracking with a GuidedRCNN (paper 3.4).
+"""GuidedTracker: online tracking with a guided detector (paper 3.4), two-stage
+(GuidedRCNN) or one-stage (GuidedSSD) alike: the model's tracking interface
+(``modeling/guided_meta.py``) hides which.
 
 initialize: guidance encoded once (for the exemplar and its mirror image, so
 flipped first-frame samples are guided by a flipped exemplar, as in training);
@@ -8,7 +10,8 @@ track: search region (5x target) at the previous position; pre-NMS candidates
 (optionally, TRACKER.REFINE, re-scored by a second head pass at their regressed
 boxes, as a cascade stage); localisation with the cosine window and Eq. 5; the size moves toward B* in log
 space, at most MAX_SCALE_STEP per frame and within SIZE_BOUNDS of the initial
-size; one sample per confident frame kept as ROI features + labels; every T
+size; one sample per confident frame kept at the adapted layers' input (ROI
+features, or the guided feature maps of a one-stage model) + labels; every T
 frames N_τ steps of anchored updating (Eq. 4) on the cached samples (loss in
 ``online.py``) -- the backbone never re-runs for an update.
 Crops are padded with the frame's mean colour (cv2.mean: the value of
@@ -26,8 +29,6 @@ import numpy as np
 import torch
 
 from detectron2.config import configurable
-from detectron2.structures import Boxes, Instances
-from detectron2.utils.events import EventStorage
 
 from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry, target_side_px
 from ..data.mapper import xywh_to_xyxy
@@ -35,7 +36,7 @@ from ..modeling.guided_backbone import GuidedBackbone
 from ..modeling.maml import inner_loop
 from .anchored import anchored_update
 from .localization import clamp_target_side, localize, update_state
-from .online import concat_samples, online_loss_fn
+from .online import online_loss_fn
 
 __all__ = ["GuidedTracker", "TrackerState", "as_uint8_image", "validate_box_xywh"]
 
@@ -88,7 +89,7 @@ class TrackerState:
     guidance: Dict
     theta0: Dict[str, torch.Tensor]  # anchor (Eq. 4)
     theta: Dict[str, torch.Tensor]  # θ_t
-    init_samples: Tuple[torch.Tensor, List[Instances]]
+    init_samples: Tuple  # the model's tracking_samples of the first frame
     memory: Deque = field(default_factory=collections.deque)
     init_side_px: float = 0.0  # sqrt(w * h) of the given box (SIZE_BOUNDS)
     score: float = 1.0
@@ -104,12 +105,15 @@ class GuidedTracker:
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
                  size_bounds=(0.2, 5.0), init_share=0.5,
                  rois_per_sample=None, input_format="BGR", seed=0):
-        """model: a built GuidedRCNN with its weights loaded. Other arguments:
+        """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
         the model's own α (MODEL.META.INNER_LR, or the learned Meta-SGD step
         sizes). ``rois_per_sample`` None: MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE.
         ``update_interval`` <= 0 disables online updates (θ_1 is kept)."""
         self.model = model.eval()
+        if refine and not hasattr(model, "rescore"):
+            raise ValueError(f"TRACKER.REFINE re-scores boxes with a second-stage head; "
+                             f"{type(model).__name__} has none (set TRACKER.REFINE False)")
         self.exemplar_context, self.exemplar_px = exemplar_context, exemplar_px
         self.search_context, self.search_px = search_context, search_px
         self.init_samples, self.init_shift, self.init_scale = init_samples, init_shift, init_scale
@@ -177,45 +181,13 @@ class GuidedTracker:
             task_ids = torch.zeros(len(crops), dtype=torch.long, device=self.device)
         return images, self.model.guided_features(images, guidance, task_ids)
 
-    def _labelled_rois(self, features, proposals: List[Instances], boxes_xyxy: np.ndarray):
-        """Sampled ROIs labelled against ``boxes_xyxy`` (one per image) and their
-        cached head inputs: the training sample format of the inner loop."""
-        targets = []
-        for p, box in zip(proposals, boxes_xyxy):
-            t = Instances(p.image_size)
-            t.gt_boxes = Boxes(torch.as_tensor(np.asarray(box, dtype=np.float32).reshape(1, 4), device=self.device))
-            t.gt_classes = torch.zeros(1, dtype=torch.long, device=self.device)
-            targets.append(t)
-        roi_heads = self.model.roi_heads
-        default_rois = roi_heads.batch_size_per_image
-        if self.rois_per_sample:  # TRACKER.ROIS_PER_SAMPLE, not the training batch size
-            roi_heads.batch_size_per_image = int(self.rois_per_sample)
-        try:
-            with EventStorage():  # detectron2 logs sampling stats; nothing to log to here
-                sampled = roi_heads.label_and_sample_proposals(proposals, targets)
-        finally:
-            roi_heads.batch_size_per_image = default_rois
-        return roi_heads.roi_features(features, sampled), sampled
-
     def _adapt(self, params: Dict[str, torch.Tensor], steps: int, collected=None):
         """``steps`` inner steps of Eq. 1 from ``params`` on the first-frame samples
         and the ``collected`` ones (loss: ``online.online_loss_fn``), plain θ."""
-        loss_fn = online_loss_fn(self.model.roi_heads, self.state.init_samples, collected, self.init_share)
+        loss_fn = online_loss_fn(self.model, self.state.init_samples, collected, self.init_share)
         step_size = self.model.step_size() if self.step_size is None else self.step_size
         out, _ = inner_loop(loss_fn, params, steps, step_size, differentiable=False)
         return out
-
-    def _refine(self, features, boxes_xyxy: torch.Tensor, theta):
-        """Second head pass at the regressed boxes (a cascade stage with the same
-        θ): the score and box of B* then belong to the box the tracker reports,
-        not to the proposal it was regressed from."""
-        proposals = Instances((self.search_px, self.search_px))
-        proposals.proposal_boxes = Boxes(boxes_xyxy.clone())  # clip() works in place
-        proposals.proposal_boxes.clip((self.search_px, self.search_px))
-        roi_heads = self.model.roi_heads
-        predictions = roi_heads.head_forward(roi_heads.roi_features(features, [proposals]), theta)
-        boxes, scores = roi_heads.candidates(predictions, [proposals])
-        return boxes[0], scores[0]
 
     # ------------------------------------------------------------ API
     @torch.no_grad()
@@ -258,8 +230,8 @@ class GuidedTracker:
             boxes.append(np.clip(crop_box, 0, self.search_px))
             flipped.append(int(flip))
         images, features = self._features(crops, both, torch.as_tensor(flipped, dtype=torch.long, device=self.device))
-        proposals, _ = self.model.proposal_generator(images, features, None)
-        self.state.init_samples = self._labelled_rois(features, proposals, np.stack(boxes))
+        self.state.init_samples = self.model.tracking_samples(images, features, np.stack(boxes),
+                                                              rois_per_image=self.rois_per_sample)
         # θ_1 = f^{N_1}(θ_0; first-frame samples).
         self.state.theta = self._adapt(theta0, self.init_steps)
         self.last_confidence = 1.0
@@ -275,11 +247,11 @@ class GuidedTracker:
         state.frame_id += 1
         geom = search_geometry(state.box_xywh, self.search_context, self.search_px)
         images, features = self._features([geom.crop_image(image, self._fill(image))])
-        results, proposals = self.model.detect(images, features, state.theta)
+        results, detect_aux = self.model.detect(images, features, state.theta)
         cand = results[0]["candidates"]
         boxes, scores = cand.pred_boxes, cand.scores
         if self.refine and len(boxes):
-            boxes, scores = self._refine(features, boxes, state.theta)
+            boxes, scores = self.model.rescore(features, boxes, state.theta, (self.search_px, self.search_px))
         prev_wh_crop = (float(state.box_xywh[2]) * geom.scale, float(state.box_xywh[3]) * geom.scale)
         loc = localize(boxes, scores, prev_wh_crop, self.search_px, self.window_influence,
                        self.sigma, self.size_lr, damped=self.size_lr_damped, log_space=self.size_log_space,
@@ -294,11 +266,13 @@ class GuidedTracker:
                 # One sample per confident frame, labelled by the estimate itself:
                 # used for classification only (see online.py).
                 crop_box = geom.box_to_crop(xywh_to_xyxy(state.box_xywh)[None])
-                state.memory.append(self._labelled_rois(features, proposals, np.clip(crop_box, 0, self.search_px)))
+                state.memory.append(self.model.tracking_samples(
+                    images, features, np.clip(crop_box, 0, self.search_px), detect_aux,
+                    rois_per_image=self.rois_per_sample))
         self.last_updated = False
         if self.update_interval > 0 and state.frame_id % self.update_interval == 0 and state.memory \
                 and self.update_steps > 0:
-            collected = concat_samples(list(state.memory))
+            collected = self.model.concat_samples(list(state.memory))
             state.theta = anchored_update(lambda p: self._adapt(p, self.update_steps, collected),
                                           state.theta0, state.theta, self.anchor_weight)
             self.last_updated = True
