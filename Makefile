@@ -9,6 +9,13 @@ DEMO_DIR ?= demo_output
 # OTB- or GOT-10k-layout sequences.
 DATA ?= ../shared/data/real
 REF_DIR ?= output/reference_mnv2_FPN
+# make demo CONFIG=configs/CPU/guided_ssd_mnv2_FPN.yaml: the demo training with the
+# one-stage tracker (empty: the two-stage CPU config).
+CONFIG ?=
+# make ablations: paper Table 1 for this config, 3 seeds (real val + synthetic test;
+# needs DATA/train and DATA/val), next to the two-stage model with the same budget.
+TABLE1_CONFIG ?= configs/CPU/guided_ssd_mnv2_FPN.yaml
+TABLE1_DIR ?= output/table1_ssd
 
 .PHONY: install test demo reference-model ablations bench clean
 
@@ -20,7 +27,7 @@ test: install
 
 demo: install
 	$(PY) -m guided_tracking.demo --output $(DEMO_DIR) $(if $(SEQUENCES),--sequences $(SEQUENCES),) \
-		$(if $(NANOTRACK),--nanotrack-dir $(NANOTRACK),)
+		$(if $(NANOTRACK),--nanotrack-dir $(NANOTRACK),) $(if $(CONFIG),--config-file $(CONFIG),)
 
 # Retrain the shipped reference model (hours on a 2-core CPU; rerun to resume),
 # evaluate its fp16 export (in REF_DIR) on DATA/val and SEQUENCES, and only then
@@ -39,8 +46,9 @@ reference-model: install
 		--eval-summary $(REF_DIR)/eval/summary.json --eval-name ours
 
 ablations: install
-	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split val
-	$(PY) bench/ablations.py --demo-output $(DEMO_DIR) --split test
+	$(PY) bench/table1.py --config-file $(TABLE1_CONFIG) --seeds 0,1,2 --max-iter 300 --output $(TABLE1_DIR) \
+		--val-root $(DATA)/val --real-train $(DATA)/train \
+		--compare-config configs/CPU/guided_rcnn_mnv2_FPN.yaml --compare-iters 245
 
 bench: install
 	$(PY) bench/bench_maml.py

@@ -64,6 +64,8 @@ def evaluate_set(factories, root, output_dir, num_workers):
             scores["log_area"] = median_abs_log_area_ratio(pred, dataset[seq][1])
             seqs[seq] = scores
         overall = {k: float(np.mean([s[k] for s in seqs.values()])) for k in METRICS if seqs}
+        fps = [s["fps"] for s in seqs.values() if s.get("fps")]
+        overall["fps"] = float(np.mean(fps)) if fps else None
         out[name] = {"overall": overall, "sequences": seqs, "failed": report.get("failed", [])}
     return out
 

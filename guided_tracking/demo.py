@@ -1,7 +1,8 @@
 """The main job, end to end on a CPU (``make demo``): both halves, training and tracking.
 
 1. generate synthetic train/val/test videos (GOT-10k layout, deterministic);
-2. train the CPU config (MobileNetV2-FPN, ImageNet weights) briefly
+2. train the CPU config (MobileNetV2-FPN, ImageNet weights; ``--config-file``
+   picks another, e.g. the one-stage configs/CPU/guided_ssd_mnv2_FPN.yaml) briefly
    (``--train-iters``, seeded) -- skipped when the checkpoint exists, so a
    rerun reuses it; this shows the training half, it is not the model to use;
 3. track the synthetic test videos and any real sequences folder with the
@@ -39,13 +40,22 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
                               "configs", "CPU", "guided_rcnn_mnv2_FPN.yaml")
 
 
+def demo_model_dir(config_file, output_dir) -> str:
+    """<output>/model for the default config, <output>/model_<config name> for another
+    (e.g. the one-stage configs/CPU/guided_ssd_mnv2_FPN.yaml), so no run reuses the
+    checkpoint of another architecture."""
+    if os.path.abspath(config_file) == DEFAULT_CONFIG:
+        return os.path.join(output_dir, "model")
+    return os.path.join(output_dir, "model_" + os.path.splitext(os.path.basename(config_file))[0])
+
+
 def demo_config(config_file, output_dir, minutes, opts=(), train_iters=None):
     cfg = get_guided_cfg()
     cfg.merge_from_file(config_file)
     overrides = [
         "DATASETS.ROOT", os.path.join(output_dir, "data"),
         "DATASETS.TEST", ("synthetic_val", "synthetic_test"),
-        "OUTPUT_DIR", os.path.join(output_dir, "model"),
+        "OUTPUT_DIR", demo_model_dir(config_file, output_dir),
         "SOLVER.MAX_MINUTES", float(minutes),
     ]
     if train_iters:
@@ -118,8 +128,9 @@ def main(argv=None) -> int:
     # Main row: the reference model (its own config and weights) unless --weights. The
     # row is named by the weights' checksum: finished result files are reused by name,
     # so other weights (or an older demo's "GuidedRCNN" row) never pass for these.
+    arch = cfg.MODEL.META_ARCHITECTURE  # GuidedRCNN (two-stage) or GuidedSSD (one-stage)
     if args.weights:
-        main_name = f"GuidedRCNN-{_sha8(args.weights)}"
+        main_name = f"{arch}-{_sha8(args.weights)}"
         opts = ("MODEL.WEIGHTS", os.path.abspath(args.weights)) + tuple(args.opts)
         main_factory = functools.partial(make_got10k_tracker, args.config_file, opts, main_name)
     else:
@@ -127,7 +138,7 @@ def main(argv=None) -> int:
         main_factory = functools.partial(make_got10k_tracker, None, tuple(args.opts), main_name)
     # Name the demo model by the iterations it actually has (a rerun may reuse an older one).
     demo_iters = int(torch.load(demo_weights, map_location="cpu", weights_only=False).get("iteration", -1)) + 1
-    demo_name = f"GuidedRCNN-demo{demo_iters}it"
+    demo_name = f"{arch}-demo{demo_iters}it"
     factories = {
         main_name: main_factory,
         demo_name: functools.partial(make_got10k_tracker, args.config_file,
