@@ -48,7 +48,7 @@ reference-model: install
 ablations: install
 	$(PY) bench/table1.py --config-file $(TABLE1_CONFIG) --seeds 0,1,2 --max-iter 300 --output $(TABLE1_DIR) \
 		--val-root $(DATA)/val --real-train $(DATA)/train \
-		--compare-config configs/CPU/guided_rcnn_mnv2_FPN.yaml --compare-iters 245
+		--compare-config configs/CPU/guided_rcnn_mnv2_FPN.yaml --compare-iters 280
 
 bench: install
 	$(PY) bench/bench_maml.py

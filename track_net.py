@@ -22,10 +22,12 @@ import logging
 import sys
 
 import guided_tracking  # noqa: F401
+from guided_tracking import get_guided_cfg
 from detectron2.utils.logger import setup_logger
 from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from guided_tracking.evaluation.benchmark import BENCHMARKS, plot_curves, print_table, run_benchmark
 from guided_tracking.evaluation.video import parse_box_arg, track_video
+from guided_tracking.model_zoo import get_reference_cfg
 from guided_tracking.tracking.build import make_got10k_tracker
 
 logger = logging.getLogger("guided_tracking")
@@ -35,7 +37,9 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", metavar="FILE",
                         help="default: the reference model's config (its weights load when MODEL.WEIGHTS is empty)")
-    parser.add_argument("--name", default="GuidedRCNN", help="tracker name in result folders and tables")
+    parser.add_argument("--name", default=None,
+                        help="tracker name in result folders and tables (default: the config's "
+                             "MODEL.META_ARCHITECTURE, GuidedRCNN or GuidedSSD)")
     parser.add_argument("--output", default="output/tracking", help="output folder")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--benchmark", choices=BENCHMARKS)
@@ -91,6 +95,11 @@ def run_single(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.name is None:
+        cfg = get_reference_cfg() if args.config_file is None else get_guided_cfg()
+        if args.config_file is not None:
+            cfg.merge_from_file(args.config_file)
+        args.name = cfg.MODEL.META_ARCHITECTURE
     setup_logger(name="guided_tracking", abbrev_name="gt")
     setup_logger(name="detectron2", abbrev_name="d2")
     return run_benchmarks(args) if args.benchmark else run_single(args)

@@ -192,7 +192,7 @@ def test_one_stage_model_trains_and_tracks_end_to_end(ssd_yaml, sequences, workd
     weights = _train_two_iterations(ssd_yaml, str(workdir / "train_ssd"), synthetic_videos)
     out = str(workdir / "eval_ssd")
     argv = ["--config-file", ssd_yaml, "--benchmark", "folder", "--root", sequences, "--output", out,
-            "--name", "GuidedSSD", "MODEL.WEIGHTS", weights]
+            "MODEL.WEIGHTS", weights]  # named GuidedSSD by its config
     assert track_net.main(argv) == 0
     with open(os.path.join(out, "reports", "folder", "GuidedSSD", "report.json")) as f:
         report = json.load(f)
