@@ -266,3 +266,14 @@ def test_missing_nanotrack_files_stop_the_run_before_tracking(tmp_path):
         track_net.main(["--benchmark", "folder", "--root", str(root), "--output", str(out),
                         "--baselines", "csrt,nano", "--nanotrack-dir", str(tmp_path)])
     assert not out.exists()  # nothing was tracked or written
+
+
+def test_demo_trains_each_architecture_in_its_own_folder(tmp_path):
+    """``make demo CONFIG=...``: the one-stage demo model never reuses the two-stage checkpoint."""
+    from guided_tracking.demo import DEFAULT_CONFIG, demo_config, demo_model_dir
+
+    out = str(tmp_path)
+    assert demo_model_dir(DEFAULT_CONFIG, out) == os.path.join(out, "model")
+    cfg = demo_config(SSD_CPU_YAML, out, 1.0, train_iters=5)
+    assert cfg.OUTPUT_DIR == os.path.join(out, "model_guided_ssd_mnv2_FPN")
+    assert cfg.MODEL.META_ARCHITECTURE == "GuidedSSD" and cfg.SOLVER.MAX_ITER == 5
