@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from detectron2.structures import ImageList
+from detectron2.structures import Boxes, ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
 from .guided_backbone import GuidedBackbone
@@ -104,6 +104,16 @@ class GuidedMetaLearner:
             results, _ = self.detect(images, features, x.get("params"))
             outputs.append(results[0])
         return outputs
+
+    def target_instances(self, image_sizes, boxes_xyxy) -> List[Instances]:
+        """One ground-truth target (class 0) per image, for labelling tracking samples."""
+        targets = []
+        for size, box in zip(image_sizes, boxes_xyxy):
+            t = Instances(size)
+            t.gt_boxes = Boxes(torch.as_tensor(box, dtype=torch.float32, device=self.device).reshape(1, 4))
+            t.gt_classes = torch.zeros(1, dtype=torch.long, device=self.device)
+            targets.append(t)
+        return targets
 
     # ------------------------------------------------------------ θ and α
     def theta0(self) -> Dict[str, torch.Tensor]:

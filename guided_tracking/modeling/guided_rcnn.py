@@ -150,12 +150,7 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
         Returns (head inputs (R, ...), labelled proposals)."""
         if proposals is None:
             proposals, _ = self.proposal_generator(images, features, None)
-        targets = []
-        for p, box in zip(proposals, boxes_xyxy):
-            t = Instances(p.image_size)
-            t.gt_boxes = Boxes(torch.as_tensor(box, dtype=torch.float32, device=self.device).reshape(1, 4))
-            t.gt_classes = torch.zeros(1, dtype=torch.long, device=self.device)
-            targets.append(t)
+        targets = self.target_instances([p.image_size for p in proposals], boxes_xyxy)
         roi_heads = self.roi_heads
         default_rois = roi_heads.batch_size_per_image
         if rois_per_image:  # TRACKER.ROIS_PER_SAMPLE, not the training batch size

@@ -220,12 +220,7 @@ class GuidedSSD(GuidedMetaLearner, RetinaNet):
         picks the negatives in the loss, so ``rois_per_image`` does not apply."""
         del aux, rois_per_image
         features = self._features(features)
-        gt = []
-        for size, box in zip(images.image_sizes, boxes_xyxy):
-            t = Instances(size)
-            t.gt_boxes = Boxes(torch.as_tensor(box, dtype=torch.float32, device=self.device).reshape(1, 4))
-            t.gt_classes = torch.zeros(1, dtype=torch.long, device=self.device)
-            gt.append(t)
+        gt = self.target_instances(images.image_sizes, boxes_xyxy)
         labels, target_deltas = self.anchor_targets(self.anchor_generator(features), gt)
         return [f.detach() for f in features], labels, target_deltas
 
