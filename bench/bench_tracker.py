@@ -1,36 +1,35 @@
 #!/usr/bin/env python
-"""Speed and memory of GuidedTracker against a plain forward of its detector.
+"""Per-frame speed of the tracker next to a plain detector and CSRT, in one run.
 
-    .venv/bin/python bench/bench_tracker.py                         # CPU config, random weights
-    .venv/bin/python bench/bench_tracker.py --force-collect         # make update frames do real work
-    .venv/bin/python bench/bench_tracker.py --weights output/.../model_final.pth --long-frames 1000
-    .venv/bin/python bench/bench_tracker.py --profile               # cProfile of the timed frames
+    .venv/bin/python bench/bench_tracker.py                      # reference model, dev sequences
+    .venv/bin/python bench/bench_tracker.py --config-file configs/CPU/guided_rcnn_mnv2_FPN.yaml \\
+        --weights output/.../model_final.pth --json out.json
+    .venv/bin/python bench/bench_tracker.py --smoke              # 2 short synthetic sequences, no memory run
 
-1. Per-frame time. On an in-memory synthetic sequence
-   (``guided_tracking.data.synthetic.make_video``), every ``tracker.track(frame)``
-   is timed, and right after it one *plain forward* of the same detector on a
-   search crop of the same size: ``model.normalize`` + ``model.guided_features`` +
-   ``model.detect`` with the tracker's guidance and current θ, on a crop made
-   beforehand (so the plain forward excludes cropping; the tracker's time
-   includes everything it does per frame: crop, forward, localisation, sample
-   collection, update). Interleaving the two per frame keeps them comparable on
-   a busy machine. Frames are split by ``tracker.last_updated``; printed:
-   ratio on non-update frames (target <= 1.15x) and averaged over the whole
-   sequence (target <= 1.3x), from medians and from means.
-2. Memory. A long streamed sequence (``iter_video``), peak RSS (VmHWM of
-   /proc/self/status) and current RSS printed at 1/4, 1/2 and all of the
-   frames, with the number of samples held and the bytes of their tensors,
-   to show that memory does not grow with the sequence length.
-
-Untrained weights give low scores, so no sample is collected and no update
-does any work: ``--force-collect`` sets TRACKER.COLLECT_THRESHOLD 0 and
-TRACKER.LOST_THRESHOLD 0 so update frames are really measured.
+On the same frames (decoded into memory first, so reading files is timed for no
+one), one after the other:
+1. **ours**: the got10k adapter's ``update`` per frame (everything the tracker
+   does: crop, guided detector, localisation, sample collection, updates);
+2. **detector**: the unguided detector of the same config and weights as
+   detectron2 runs it (``GeneralizedRCNN`` on the wrapped backbone, no TGM, its
+   box predictor's score threshold + NMS), timed per frame on a search crop of
+   the tracker's size around the ground truth, the crop made outside the timing;
+   **detector+rewrites**: the same with the tracker's inference rewrites
+   (folded frozen BN, channels-last), so the ratio to it is the tracking overhead;
+3. **CSRT** (OpenCV) through the same got10k interface as ours.
+Then the cost split of ours (a second pass with timers wrapped around the
+tracker's stages: crop, backbone, TGM, RPN, ROI head, localisation, sample
+collection, updates, other) and the peak memory of ours over a long sequence
+(the longest sequence played forward and back to ``--memory-frames`` frames).
+Frames/s are from the mean per-frame time (1000 / ms), warm-up frames excluded.
 """
 import argparse
-import cProfile
-import io
+import contextlib
+import copy
+import functools
+import json
 import os
-import pstats
+import platform
 import statistics
 import sys
 import time
@@ -38,224 +37,362 @@ import time
 import numpy as np
 import torch
 
-import guided_tracking  # noqa: F401  (registrations)
-from guided_tracking import get_guided_cfg
-from guided_tracking.data.crop import search_geometry
-from guided_tracking.data.synthetic import iter_video, make_video
-from guided_tracking.tracking import build_tracker
-
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "CPU", "guided_rcnn_mnv2_FPN.yaml")
+sys.path.insert(0, REPO_ROOT)  # the package of this checkout, installed or not
+
+import guided_tracking  # noqa: E402  (registrations)
+from guided_tracking.data.crop import CropGeometry, search_geometry  # noqa: E402
+from guided_tracking.data.datasets import load_folder  # noqa: E402
+from guided_tracking.evaluation.baselines import baseline_factory  # noqa: E402
+from guided_tracking.tracking.build import make_got10k_tracker  # noqa: E402
+
+DEV_SEQUENCES = os.path.join(REPO_ROOT, "..", "shared", "data", "sequences")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", default=DEFAULT_CONFIG)
-    parser.add_argument("--weights", default="", help="MODEL.WEIGHTS (default: random weights)")
-    parser.add_argument("--frames", type=int, default=60, help="frames of the timed sequence")
-    parser.add_argument("--long-frames", type=int, default=1000, help="frames of the memory run (0 = skip)")
-    parser.add_argument("--size", default="320x240", help="frame size WxH")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    parser.add_argument("--force-collect", action="store_true",
-                        help="TRACKER.COLLECT_THRESHOLD 0 TRACKER.LOST_THRESHOLD 0 (update frames do real work)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed frames before timing")
-    parser.add_argument("--profile", action="store_true", help="cProfile the timed frames (tracker only)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    parser.add_argument("--config-file", default=None, help="tracker config (default: the reference model's)")
+    parser.add_argument("--weights", default="", help="MODEL.WEIGHTS (default: the config's / the reference model)")
+    parser.add_argument("--sequences", default=DEV_SEQUENCES if os.path.isdir(DEV_SEQUENCES) else None,
+                        help="folder of sequences (default: ../shared/data/sequences, else synthetic ones)")
+    parser.add_argument("--max-frames", type=int, default=0, help="frames per sequence (0 = all)")
+    parser.add_argument("--trackers", default="ours,detector,csrt", help="rows, comma-separated")
+    parser.add_argument("--memory-frames", type=int, default=1000, help="frames of the memory run (0 = skip)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed frames at the start of each sequence")
+    parser.add_argument("--threads", type=int, default=0, help="torch/OpenCV threads (0 = all cores)")
+    parser.add_argument("--smoke", action="store_true", help="2 synthetic 30-frame sequences, no memory run")
+    parser.add_argument("--json", help="write the numbers here too")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="tracker config overrides KEY VALUE ...")
     return parser.parse_args(argv)
 
 
-def build_cfg(args):
-    cfg = get_guided_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(["MODEL.WEIGHTS", args.weights])
-    if not args.weights:
-        # Random weights are fine for timing; do not load ImageNet weights either.
-        cfg.merge_from_list(["MODEL.MOBILENET.PRETRAINED", False])
-    if args.force_collect:
-        cfg.merge_from_list(["TRACKER.COLLECT_THRESHOLD", 0.0, "TRACKER.LOST_THRESHOLD", 0.0])
-    cfg.merge_from_list(list(args.opts))
-    cfg.freeze()
-    return cfg
+# ---------------------------------------------------------------------------- frames
+def load_sequences(args):
+    """[(name, [RGB uint8 frames], [gt xywh])]: decoded once, shared by every row."""
+    from PIL import Image
+
+    if args.smoke or not args.sequences:
+        from guided_tracking.data.synthetic import make_video
+
+        count, frames_per = (2, 30) if args.smoke else (3, 150)
+        out = []
+        for i in range(count):
+            frames, boxes, _, _ = make_video(np.random.default_rng(i), num_frames=frames_per, image_size_wh=(480, 360))
+            out.append((f"synthetic{i}", [np.ascontiguousarray(f) for f in frames], [np.asarray(b) for b in boxes]))
+        return out
+    out = []
+    for seq in load_folder(args.sequences):
+        files = seq["file_names"][: args.max_frames or None]
+        frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+        out.append((seq["seq_name"], frames, [np.asarray(b, dtype=np.float64) for b in seq["boxes_xywh"]]))
+    return out
 
 
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+def memory_frames(sequences, count):
+    """The longest sequence played forward and back (motion stays continuous) to ``count`` frames."""
+    name, frames, boxes = max(sequences, key=lambda s: len(s[1]))
+    order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))
+    index = [order[i % len(order)] for i in range(count)]
+    return name, [frames[i] for i in index], boxes[0]
 
 
-def proc_status_kb(key):
-    """VmHWM / VmRSS of this process in kB (None where /proc is unavailable)."""
+def proc_status_mib(key):
     try:
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith(key + ":"):
-                    return int(line.split()[1])
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return None
+    return float("nan")
 
 
-def state_bytes(tracker):
-    """Bytes of every tensor the tracker state holds (samples, θ, guidance)."""
-    seen, total = set(), 0
-
-    def visit(obj):
-        nonlocal total
-        if isinstance(obj, torch.Tensor):
-            key = (obj.data_ptr(), obj.numel())
-            if key not in seen:
-                seen.add(key)
-                total += obj.numel() * obj.element_size()
-        elif isinstance(obj, dict):
-            for v in obj.values():
-                visit(v)
-        elif isinstance(obj, (list, tuple)) or type(obj).__name__ == "deque":
-            for v in obj:
-                visit(v)
-        elif hasattr(obj, "get_fields"):  # detectron2 Instances
-            for v in obj.get_fields().values():
-                visit(getattr(v, "tensor", v))
-        elif hasattr(obj, "__dict__"):
-            for v in vars(obj).values():
-                visit(v)
-
-    visit(tracker.state)
-    return total
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
-def plain_forward(model, crop_tensor, guidance, theta):
-    """One forward of the guided detector on a prepared crop: what a detector costs per frame."""
-    images = model.normalize([crop_tensor])
-    task_ids = torch.zeros(1, dtype=torch.long, device=model.device)
-    features = model.guided_features(images, guidance, task_ids)
-    return model.detect(images, features, theta)
+# ---------------------------------------------------------------------------- rows
+def time_got10k_tracker(tracker, sequences, warmup, device="cpu"):
+    """{sequence: [ms per update]} of a got10k tracker (PIL RGB frames, as got10k gives them)."""
+    from PIL import Image
+
+    out = {}
+    for name, frames, boxes in sequences:
+        images = [Image.fromarray(f) for f in frames]
+        tracker.init(images[0], boxes[0].copy())
+        times = []
+        for image in images[1:]:
+            sync(device)
+            start = time.perf_counter()
+            tracker.update(image)
+            sync(device)
+            times.append(1e3 * (time.perf_counter() - start))
+        out[name] = times[warmup:]
+    return out
 
 
-def time_sequence(tracker, frames_bgr, boxes, args):
-    model, device = tracker.model, tracker.device
-    start = time.perf_counter()
-    tracker.initialize(frames_bgr[0], boxes[0])
-    _sync(device)
-    init_s = time.perf_counter() - start
-    rows = []  # (track_s, plain_s, updated, collected)
-    profiler = cProfile.Profile() if args.profile else None
-    for i, frame in enumerate(frames_bgr[1:], start=1):
-        # The plain forward's input: a crop of the same size, made outside its timing.
-        geom = search_geometry(tracker.state.box_xywh, tracker.search_context, tracker.search_px)
-        crop = torch.as_tensor(np.ascontiguousarray(geom.crop_image(frame).transpose(2, 0, 1)), device=device)
-        memory = tracker.state.memory
-        last_before = memory[-1] if memory else None
-        if profiler is not None and i > args.warmup:
-            profiler.enable()
-        _sync(device)
-        start = time.perf_counter()
-        tracker.track(frame)
-        _sync(device)
-        track_s = time.perf_counter() - start
-        if profiler is not None:
-            profiler.disable()
-        collected = bool(memory) and memory[-1] is not last_before
-        start = time.perf_counter()
-        with torch.no_grad():
-            plain_forward(model, crop, tracker.state.guidance, tracker.state.theta)
-        _sync(device)
-        plain_s = time.perf_counter() - start
-        if i > args.warmup:
-            rows.append((track_s, plain_s, tracker.last_updated, collected))
-    return init_s, rows, profiler
+def tracker_cfg(args):
+    from guided_tracking.config import get_guided_cfg
+    from guided_tracking.model_zoo import get_reference_cfg
+
+    if args.config_file is None:
+        cfg = get_reference_cfg()
+    else:
+        cfg = get_guided_cfg()
+        cfg.merge_from_file(args.config_file)
+    if args.weights:
+        cfg.merge_from_list(["MODEL.WEIGHTS", args.weights])
+    cfg.merge_from_list(list(args.opts))
+    return cfg
 
 
-def summarize(rows):
-    def ratio(sel, stat):
-        t = [r[0] for r in rows if sel(r)]
-        p = [r[1] for r in rows if sel(r)]
-        return (stat(t), stat(p), stat(t) / stat(p)) if t else (float("nan"),) * 3
+def build_detector(cfg, rewrites: bool):
+    """The unguided detector of a GuidedRCNN config (same body, RPN, ROI head and
+    weights, without TGMs), as detectron2's GeneralizedRCNN; None for other models."""
+    from detectron2.modeling import build_model
 
-    lines = []
-    for name, sel in (("non-update frames", lambda r: not r[2]), ("update frames", lambda r: r[2]),
-                      ("  non-update, sample collected", lambda r: not r[2] and r[3]),
-                      ("  non-update, nothing collected", lambda r: not r[2] and not r[3]),
-                      ("all frames (sequence average)", lambda r: True)):
-        n = sum(1 for r in rows if sel(r))
-        if n == 0:
-            lines.append(f"{name:34s} n={n:4d}")
+    from guided_tracking.engine.checkpoint import GuidedCheckpointer
+    from guided_tracking.model_zoo import REFERENCE_WEIGHTS
+
+    if cfg.MODEL.META_ARCHITECTURE != "GuidedRCNN":
+        return None
+    guided = build_model(cfg)
+    GuidedCheckpointer(guided).load(cfg.MODEL.WEIGHTS or REFERENCE_WEIGHTS)
+    plain_cfg = cfg.clone()
+    plain_cfg.merge_from_list(["MODEL.META_ARCHITECTURE", "GeneralizedRCNN",
+                               "MODEL.BACKBONE.NAME", cfg.MODEL.GUIDED.BACKBONE_NAME,
+                               "MODEL.PROPOSAL_GENERATOR.NAME", "RPN", "MODEL.ROI_HEADS.NAME", "StandardROIHeads"])
+    detector = build_model(plain_cfg).eval()
+    state = {}
+    for key, value in guided.state_dict().items():
+        if key.startswith("backbone.tgms."):
             continue
-        tm, pm, rm = ratio(sel, statistics.median)
-        ta, pa, ra = ratio(sel, statistics.fmean)
-        lines.append(f"{name:34s} n={n:4d}  median {1e3 * tm:8.2f} ms vs plain {1e3 * pm:8.2f} ms = {rm:5.3f}x   "
-                     f"mean {1e3 * ta:8.2f} ms vs plain {1e3 * pa:8.2f} ms = {ra:5.3f}x")
-    return lines
+        state[key.replace("backbone.body.", "backbone.", 1)] = value
+    missing = detector.load_state_dict(state, strict=False)
+    assert not missing.missing_keys, missing.missing_keys
+    if rewrites:
+        from guided_tracking.modeling.fold import fold_frozen_batchnorm, use_channels_last
+
+        fold_frozen_batchnorm(detector)
+        use_channels_last(detector)
+    return detector
 
 
-def memory_run(tracker, args, size_wh):
-    checkpoints = sorted({max(1, args.long_frames // 4), max(1, args.long_frames // 2), args.long_frames})
-    rng = np.random.default_rng(args.seed + 1)
-    print(f"\nMemory over a {args.long_frames}-frame streamed synthetic sequence ({size_wh[0]}x{size_wh[1]}):")
-    print(f"{'frames':>7s} {'VmHWM MiB':>10s} {'VmRSS MiB':>10s} {'samples':>8s} {'state MiB':>10s} {'s/frame':>8s}")
-    hwm0 = proc_status_kb("VmHWM")
+def time_detector(detector, sequences, search_context, search_px, input_format, warmup, channels_last):
+    """{sequence: [ms per frame]}: normalise + forward + NMS on a crop around the ground truth."""
+    out = {}
+    for name, frames, boxes in sequences:
+        times = []
+        for frame, box in zip(frames[1:], boxes[1:]):
+            if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+                box = boxes[0]
+            crop = search_geometry(box, search_context, search_px).crop_image(frame)  # RGB
+            if input_format == "BGR":
+                crop = crop[:, :, ::-1]
+            tensor = torch.as_tensor(np.ascontiguousarray(crop.transpose(2, 0, 1)), device=detector.device)
+            sync(detector.device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                images = detector.preprocess_image([{"image": tensor}])
+                x = images.tensor.contiguous(memory_format=torch.channels_last) if channels_last else images.tensor
+                features = detector.backbone(x)
+                proposals, _ = detector.proposal_generator(images, features, None)
+                detector.roi_heads(images, features, proposals, None)
+            sync(detector.device)
+            times.append(1e3 * (time.perf_counter() - start))
+        out[name] = times[warmup:]
+    return out
+
+
+# ---------------------------------------------------------------------------- cost split
+class StageTimers:
+    """Wraps the tracker's stages with timers (ms summed per stage); inner
+    stages are subtracted from the ones that call them."""
+
+    def __init__(self, device):
+        self.device, self.ms = device, {}
+        self.stack = []
+
+    def wrap(self, owner, attr, stage):
+        real = getattr(owner, attr)
+
+        @functools.wraps(real)
+        def timed(*a, **k):
+            sync(self.device)
+            self.stack.append(0.0)
+            start = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                sync(self.device)
+                elapsed = 1e3 * (time.perf_counter() - start)
+                inner = self.stack.pop()
+                self.ms[stage] = self.ms.get(stage, 0.0) + elapsed - inner
+                if self.stack:
+                    self.stack[-1] += elapsed
+
+        setattr(owner, attr, timed)
+        return real
+
+
+@contextlib.contextmanager
+def stage_timers(adapter):
+    """Timers on a GuidedTracker's stages (restored on exit)."""
+    import guided_tracking.tracking.tracker as tracker_module
+
+    tracker, model = adapter.tracker, adapter.tracker.model
+    timers = StageTimers(tracker.device)
+    patched = [(CropGeometry, "crop_image", "crop"), (tracker, "_to_tensor", "crop"),
+               (model, "normalize", "crop"), (model.backbone.body, "forward", "backbone"),
+               (model, "detect", "ROI head / SSD head")]
+    patched += [(tgm, "apply", "TGM") for tgm in model.backbone.tgms.values()]
+    if hasattr(model, "proposal_generator"):
+        patched.append((model.proposal_generator, "forward", "RPN"))
+    patched += [(tracker_module, "localize", "localisation"), (tracker_module, "update_state", "localisation"),
+                (tracker_module, "clamp_target_side", "localisation"),
+                (model, "tracking_samples", "sample collection"), (tracker_module, "anchored_update", "updates")]
+    saved = [(owner, attr, timers.wrap(owner, attr, stage)) for owner, attr, stage in patched]
+    try:
+        yield timers
+    finally:
+        for owner, attr, real in reversed(saved):
+            if owner is CropGeometry or owner is tracker_module:
+                setattr(owner, attr, real)
+            else:
+                delattr(owner, attr)  # the instance attribute hid the class's method
+
+
+def cost_split(adapter, sequences, warmup):
+    """Mean ms per frame of each stage over the sequences (after warm-up frames)."""
+    from PIL import Image
+
+    totals, frames_timed, total_ms = {}, 0, 0.0
+    for name, frames, boxes in sequences:
+        adapter.init(Image.fromarray(frames[0]), boxes[0].copy())
+        images = [Image.fromarray(f) for f in frames[1:]]
+        for i, image in enumerate(images):
+            with stage_timers(adapter) as timers:
+                start = time.perf_counter()
+                adapter.update(image)
+                sync(adapter.tracker.device)
+                elapsed = 1e3 * (time.perf_counter() - start)
+            if i >= warmup:
+                frames_timed += 1
+                total_ms += elapsed
+                for stage, ms in timers.ms.items():
+                    totals[stage] = totals.get(stage, 0.0) + ms
+    split = {k: v / frames_timed for k, v in totals.items()}
+    split["other (tracker code, conversions)"] = total_ms / frames_timed - sum(split.values())
+    return split, total_ms / frames_timed
+
+
+def memory_run(adapter, sequences, count):
+    from PIL import Image
+
+    name, frames, box = memory_frames(sequences, count)
+    marks = {1, count // 4, count // 2, count}
+    # The process already holds every decoded frame of the run: what the tracker
+    # adds is the growth over this row.
+    rows = [{"frames": 0, "rss_mib": proc_status_mib("VmRSS"), "peak_rss_mib": proc_status_mib("VmHWM")}]
+    device = adapter.tracker.device
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    for i, (frame_rgb, ann) in enumerate(iter_video(rng, num_frames=args.long_frames, image_size_wh=size_wh)):
-        frame = np.ascontiguousarray(frame_rgb[:, :, ::-1])
-        if i == 0:
-            tracker.initialize(frame, ann.box_xywh)
+    for i, frame in enumerate(frames, start=1):
+        image = Image.fromarray(frame)
+        if i == 1:
+            adapter.init(image, box.copy())
         else:
-            box = tracker.track(frame)
-            if not np.all(np.isfinite(box)):
-                print(f"  NaN box at frame {i}: {box}")
-        if i + 1 in checkpoints or i == 0:
-            hwm, rss = proc_status_kb("VmHWM"), proc_status_kb("VmRSS")
-            print(f"{i + 1:7d} {hwm / 1024 if hwm else float('nan'):10.1f} {rss / 1024 if rss else float('nan'):10.1f} "
-                  f"{len(tracker.state.memory):8d} {state_bytes(tracker) / 2 ** 20:10.3f} "
-                  f"{(time.perf_counter() - start) / (i + 1):8.3f}")
-    print(f"(VmHWM before this run: {hwm0 / 1024 if hwm0 else float('nan'):.1f} MiB; row 1 is right after "
-          "initialize (16-crop batch forward); s/frame includes rendering the synthetic frames)")
+            adapter.update(image)
+        if i in marks:
+            row = {"frames": i, "rss_mib": proc_status_mib("VmRSS"), "peak_rss_mib": proc_status_mib("VmHWM"),
+                   "samples_held": len(adapter.tracker.state.memory), "s": time.perf_counter() - start}
+            if torch.device(device).type == "cuda":
+                row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+            rows.append(row)
+    return name, rows
+
+
+# ---------------------------------------------------------------------------- main
+def summarize(times_by_seq):
+    per_seq = {k: statistics.fmean(v) for k, v in times_by_seq.items() if v}
+    every = [t for v in times_by_seq.values() for t in v]
+    return {"ms_per_frame": statistics.fmean(every), "median_ms": statistics.median(every),
+            "fps": 1e3 / statistics.fmean(every), "per_sequence_fps": {k: 1e3 / v for k, v in per_seq.items()},
+            "frames": len(every)}
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    size_wh = tuple(int(v) for v in args.size.lower().split("x"))
-    cfg = build_cfg(args)
-    torch.manual_seed(args.seed)
-    tracker = build_tracker(cfg)
-    rss_built = proc_status_kb("VmRSS")
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    print(f"config {args.config_file}; weights {args.weights or '(random)'}; device {tracker.device}; "
-          f"torch threads {torch.get_num_threads()}; load average {load}")
-    print(f"search {tracker.search_px} px, exemplar {tracker.exemplar_px} px, init samples {tracker.init_samples}, "
-          f"T={tracker.update_interval}, N_tau={tracker.update_steps}, memory {tracker.memory_size}, "
-          f"collect >= {tracker.collect_threshold}, lost < {tracker.lost_threshold}")
-    print("plain forward = model.normalize + guided_features + detect on a prepared crop of the same size "
-          "(guidance and θ cached, as the tracker has them)")
+    if args.smoke:
+        args.memory_frames, args.warmup = 0, 2
+    try:
+        from guided_tracking.tracking.threads import configure_threads
+    except ImportError:  # a checkout from before the module (to measure "before" with this script)
+        def configure_threads(threads=None):
+            torch.set_num_threads(threads or os.cpu_count())
+            return torch.get_num_threads()
+    num_threads = configure_threads(threads=args.threads or None)
+    cfg = tracker_cfg(args)
+    cfg.freeze()
+    sequences = load_sequences(args)
+    rows = [r.strip() for r in args.trackers.split(",") if r.strip()]
+    commit = os.popen(f"git -C {REPO_ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{num_threads} threads; device {cfg.MODEL.DEVICE}; code {commit or '?'}; "
+          f"load average {os.getloadavg() if hasattr(os, 'getloadavg') else '?'}")
+    print(f"config {args.config_file or '(reference model)'}; weights {cfg.MODEL.WEIGHTS or '(reference model)'}; "
+          f"search {cfg.INPUT.GUIDED.SEARCH_SIZE} px; sequences: "
+          + ", ".join(f"{n} ({len(f)} frames, {f[0].shape[1]}x{f[0].shape[0]})" for n, f, _ in sequences))
+    results = {"commit": commit, "threads": num_threads, "config": args.config_file, "rows": {}}
 
-    frames_rgb, boxes, _, _ = make_video(np.random.default_rng(args.seed), num_frames=args.frames + 1,
-                                         image_size_wh=size_wh)
-    frames_bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames_rgb]
-    init_s, rows, profiler = time_sequence(tracker, frames_bgr, boxes, args)
-    print(f"\ninitialize: {1e3 * init_s:.1f} ms; {len(rows)} timed frames after {args.warmup} warm-up frames; "
-          f"samples in memory at the end: {len(tracker.state.memory)}")
-    for line in summarize(rows):
-        print(line)
-    non_update = [r for r in rows if not r[2]]
-    if non_update:
-        r1 = statistics.median(r[0] for r in non_update) / statistics.median(r[1] for r in non_update)
-        r2 = statistics.fmean(r[0] for r in rows) / statistics.fmean(r[1] for r in rows)
-        print(f"targets: non-update {r1:.3f}x (<= 1.15x: {'ok' if r1 <= 1.15 else 'MISSED'}), "
-              f"sequence average {r2:.3f}x (<= 1.3x: {'ok' if r2 <= 1.3 else 'MISSED'})")
-    if not any(r[2] for r in rows):
-        print("note: no update frame was timed (no sample collected?): try --force-collect")
-    if profiler is not None:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-        print("\ncProfile of tracker.track (timed frames):\n" + out.getvalue())
-    hwm = proc_status_kb("VmHWM")
-    if rss_built and hwm:
-        print(f"RSS after building the model {rss_built / 1024:.1f} MiB; peak RSS after the timed run "
-              f"{hwm / 1024:.1f} MiB")
-    if args.long_frames > 0:
-        memory_run(tracker, args, size_wh)
+    adapter = None
+    if "ours" in rows:
+        opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
+        adapter = make_got10k_tracker(args.config_file, tuple(opts), "ours", device=cfg.MODEL.DEVICE)
+        results["rows"]["ours"] = summarize(time_got10k_tracker(adapter, sequences, args.warmup, cfg.MODEL.DEVICE))
+    if "detector" in rows:
+        for label, rewrites in (("detector", False), ("detector+rewrites", True)):
+            detector = build_detector(cfg, rewrites)
+            if detector is None:
+                print(f"{label}: only for two-stage (GuidedRCNN) configs; skipped")
+                break
+            results["rows"][label] = summarize(time_detector(
+                detector, sequences, cfg.INPUT.GUIDED.SEARCH_CONTEXT, cfg.INPUT.GUIDED.SEARCH_SIZE,
+                cfg.INPUT.FORMAT, args.warmup, rewrites))
+    if "csrt" in rows:
+        _, factory = baseline_factory("csrt")
+        results["rows"]["CSRT"] = summarize(time_got10k_tracker(factory(), sequences, args.warmup))
+
+    names = [n for n, _, _ in sequences]
+    print("\n| row | " + " | ".join(f"{n} fps" for n in names) + " | mean ms/frame | median ms | fps |")
+    print("|---|" + "---|" * (len(names) + 3))
+    for row, r in results["rows"].items():
+        print(f"| {row} | " + " | ".join(f"{r['per_sequence_fps'].get(n, float('nan')):.1f}" for n in names)
+              + f" | {r['ms_per_frame']:.2f} | {r['median_ms']:.2f} | {r['fps']:.1f} |")
+    for label in ("detector", "detector+rewrites"):
+        if "ours" in results["rows"] and label in results["rows"]:
+            ratio = results["rows"]["ours"]["ms_per_frame"] / results["rows"][label]["ms_per_frame"]
+            results[f"ours_over_{label}"] = ratio
+            print(f"ours / {label} per-frame time: {ratio:.3f}x")
+
+    if adapter is not None and hasattr(adapter, "tracker"):
+        split, total = cost_split(adapter, sequences, args.warmup)
+        results["cost_split_ms"] = split
+        print(f"\nCost split of ours (timers around each stage, so {total:.2f} ms/frame here):")
+        for stage, ms in sorted(split.items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:34s} {ms:6.2f} ms  {100 * ms / total:5.1f} %")
+        if args.memory_frames > 0:
+            name, mem = memory_run(adapter, sequences, args.memory_frames)
+            results["memory"] = {"sequence": name, "rows": mem}
+            print(f"\nMemory of ours over {args.memory_frames} frames ({name} forward and back):")
+            for r in mem:
+                print("  " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
+    if args.json:
+        from guided_tracking.evaluation.io import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(results, indent=2))
     return 0
 
 

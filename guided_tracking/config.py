@@ -216,6 +216,12 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.INIT_SHARE = 0.5
     # ROIs sampled per online sample (and per first-frame sample).
     _C.TRACKER.ROIS_PER_SAMPLE = 64
+    # Inference-only rewrites that keep the boxes (up to float rounding) and cut
+    # the per-frame cost: each TGM folded into one C x C conv per target, frozen
+    # batch norm folded into its conv (build_tracker), channels-last tensors.
+    _C.TRACKER.FOLD_TGM = True
+    _C.TRACKER.FOLD_BN = True
+    _C.TRACKER.CHANNELS_LAST = True
     return cfg
 
 

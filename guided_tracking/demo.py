@@ -169,7 +169,8 @@ def main(argv=None) -> int:
     video_dir = os.path.join(output_dir, "video", seq["seq_name"])
     result = track_video(factories[main_name](), os.path.dirname(seq["file_names"][0]), seq["boxes_xywh"][0],
                          video_dir, write_confidence=True)
-    print(f"\nAnnotated video: {result['video_path']} ({result['num_frames']} frames, {result['fps']:.1f} fps)")
+    print(f"\nAnnotated video: {result['video_path']} ({result['num_frames']} frames, tracker "
+          f"{result['fps']:.1f} fps, {result['wall_fps']:.1f} fps with reading, drawing and writing)")
     print(f"Plots and reports: {os.path.join(output_dir, 'eval')}")
     if nano_missing:
         print(f"No NanoTrack v2 row: {nano_missing}")

@@ -85,8 +85,8 @@ class ScriptedDetect:
         self.real = tracker.model.detect
         self.boxes_xywh, self.scores = [], []
 
-    def __call__(self, images, features, params=None):
-        results, proposals = self.real(images, features, params)
+    def __call__(self, images, features, params=None, **kwargs):
+        results, proposals = self.real(images, features, params, **kwargs)
         state = self.tracker.state  # still the previous frame's box: the crop's centre
         geom = search_geometry(state.box_xywh, self.tracker.search_context, self.tracker.search_px)
         boxes = np.array([geom.box_to_crop(xywh_to_xyxy64(b)) for b in self.boxes_xywh], np.float64).reshape(-1, 4)
@@ -460,6 +460,8 @@ def test_flipped_first_frame_samples_are_guided_by_the_flipped_exemplar(make_tra
     tracker.track(frames[1])
     assert task_ids == [[0]]
     alone = real_encode(exemplars[:1], boxes[:1])
+    if tracker.fold_tgm:
+        alone = model.fold_guidance(alone)
     for level, g in tracker.state.guidance.items():
         for a, b in zip(vars(g).values(), vars(alone[level]).values()):
             if isinstance(a, torch.Tensor):

@@ -66,6 +66,7 @@ from got10k.utils.metrics import center_error, rect_iou
 from PIL import Image
 from tqdm import tqdm
 
+from ..tracking.threads import available_cores, configure_threads
 from .io import atomic_savetxt, atomic_write_json, count_rows
 
 __all__ = [
@@ -484,15 +485,12 @@ class _FrameCounter:
         self.last_emit = time.monotonic()
 
 
-def _worker_main(worker_id, tracker_factory, device, tasks, visualize_dir, threads, message_queue):
+def _worker_main(worker_id, tracker_factory, device, tasks, visualize_dir, num_processes, message_queue):
     """Entry point of a spawned worker process."""
-    # N workers each using every core oversubscribe the CPU; split the cores.
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    # Not after fork: reconfiguring OpenCV's thread pool inherited from a parent
+    # N workers each using every core oversubscribe the CPU: split the cores. Not
+    # OpenCV's after fork: reconfiguring the thread pool inherited from a parent
     # that already used it deadlocks (pthread_cond_destroy inside cv2).
-    if "cv2" in sys.modules and START_METHOD != "fork":
-        sys.modules["cv2"].setNumThreads(threads)
+    configure_threads(num_processes, opencv=START_METHOD != "fork")
 
     def emit(kind, *payload):
         message_queue.put((kind, worker_id) + payload)
@@ -528,6 +526,7 @@ def _run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir, de
 
         num_workers = min(num_workers, len(tasks))
         if num_workers <= 1:
+            configure_threads(1, opencv=False)  # OpenCV's own default already uses every core
             device = devices[0] if devices else None
             _run_tasks(tracker_factory, device, tasks, visualize_dir, handle)
         else:
@@ -546,7 +545,8 @@ def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir,
     context = mp.get_context(START_METHOD)
     message_queue = context.Queue()
     chunks = _split_tasks(tasks, num_workers)
-    threads = max(1, (os.cpu_count() or 1) // len(chunks))
+    logger.info(f"{len(chunks)} tracking processes, {max(1, available_cores() // len(chunks))} thread(s) each "
+                f"({available_cores()} cores)")
     unfinished = {i: {t["seq_name"] for t in chunk} for i, chunk in enumerate(chunks)}
     processes, finished = [], False
     try:
@@ -554,7 +554,7 @@ def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir,
             device = devices[i % len(devices)] if devices else None
             process = context.Process(
                 target=_worker_main, name=f"tracking-worker-{i}",
-                args=(i, tracker_factory, device, chunk, visualize_dir, threads, message_queue))
+                args=(i, tracker_factory, device, chunk, visualize_dir, len(chunks), message_queue))
             process.start()
             processes.append(process)
         running = set(range(len(processes)))

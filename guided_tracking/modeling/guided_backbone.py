@@ -148,6 +148,11 @@ class GuidedBackbone(Backbone):
             features[name] = self.tgms[name].apply(features[name], guidance[name])
         return features
 
+    def fold_guidance(self, guidance: Dict[str, Guidance]) -> Dict[str, Guidance]:
+        """Guidance with each level's TGM folded into one C x C conv per target
+        (``TargetGuidanceModule.fold``): for tracking, where the target is fixed."""
+        return {name: self.tgms[name].fold(g) for name, g in guidance.items()}
+
     @staticmethod
     def index_guidance(guidance: Dict[str, Guidance], task_ids: torch.Tensor) -> Dict[str, Guidance]:
         """Repeat/select per-target guidance for a batch of search images."""

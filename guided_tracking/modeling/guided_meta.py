@@ -3,12 +3,13 @@
 ``GuidedMetaLearner`` is mixed into a detectron2 meta-architecture (GuidedRCNN:
 two-stage, GuidedSSD: one-stage). It holds the MAML settings (N, α of Eq. 1,
 Meta-SGD step sizes) and the guidance API the trainer and the tracker use:
-``normalize`` -> ``encode_targets`` (once per target) -> ``guided_features``
-(per frame). The architecture supplies θ (``adaptable_parameters``) and the
+``normalize`` -> ``encode_targets`` (once per target; ``fold_guidance`` for
+tracking) -> ``guided_features`` (per frame). The architecture supplies θ (``adaptable_parameters``) and the
 tracking interface:
 
-* ``detect(images, features, params) -> (results, aux)``: per image a dict
-  with post-NMS ``instances`` and pre-NMS ``candidates``;
+* ``detect(images, features, params, instances=True) -> (results, aux)``: per
+  image a dict with pre-NMS ``candidates`` and (if ``instances``) post-NMS
+  ``instances``;
 * ``tracking_samples(images, features, boxes_xyxy, aux=None, rois_per_image=None)``:
   labelled samples cached at the adapted layers' input (no backbone re-run);
 * ``sample_loss(params, samples, regression=True)``: Eq. 1's loss on them;
@@ -70,6 +71,10 @@ class GuidedMetaLearner:
         the largest exemplar size, boxes (T, 4) in their pixels. Once per target."""
         images = torch.stack([(x.to(self.device) - self.pixel_mean) / self.pixel_std for x in exemplars])
         return self.backbone.encode(images, exemplar_boxes_xyxy.to(self.device, torch.float32))
+
+    def fold_guidance(self, guidance: Dict[str, Guidance]) -> Dict[str, Guidance]:
+        """Per-target folded TGMs (same features, one C x C conv per level)."""
+        return self.backbone.fold_guidance(guidance)
 
     def guided_features(self, images: ImageList, guidance: Dict[str, Guidance],
                         task_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ query losses (RPN + ROI with the adapted θ_N), whose gradient is Eq. 3. So
 detectron2's trainer drives MAML unchanged.
 """
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import torch
 
@@ -20,9 +20,16 @@ from .guided_meta import GuidedMetaLearner, meta_args_from_config
 from .maml import batch_params, inner_loop
 from .meta_roi_heads import MetaROIHeads, proposals_task_index
 
-__all__ = ["GuidedRCNN"]
+__all__ = ["GuidedRCNN", "RCNNDetectAux"]
 
 logger = logging.getLogger(__name__)
+
+
+class RCNNDetectAux(NamedTuple):
+    """What ``detect`` computed that ``tracking_samples`` can reuse."""
+
+    proposals: List[Instances]  # the RPN's, per image
+    roi_inputs: torch.Tensor  # head inputs of all proposals, image by image
 
 
 @META_ARCH_REGISTRY.register()
@@ -117,40 +124,56 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
     # ------------------------------------------------------------ inference
     @torch.no_grad()
     def detect(self, images: ImageList, features: Dict[str, torch.Tensor],
-               params: Optional[Dict[str, torch.Tensor]] = None):
+               params: Optional[Dict[str, torch.Tensor]] = None, instances: bool = True):
         """Detections on guided features with θ = ``params`` (plain dict, shared by
         all images) or the module's own θ_0.
 
-        Returns (results, proposals): per image a dict with post-NMS ``instances``
-        and pre-NMS ``candidates`` (Instances with pred_boxes, scores), in the
-        coordinates of ``images``; proposals are the RPN's.
+        Returns (results, aux): per image a dict with the pre-NMS ``candidates``
+        (Instances with pred_boxes, scores) and, if ``instances``, the post-NMS
+        ``instances``, in the coordinates of ``images`` (the tracker needs only
+        the candidates: it skips the box predictor's NMS); aux is an
+        ``RCNNDetectAux`` for ``tracking_samples``.
         """
         proposals, _ = self.proposal_generator(images, features, None)
         roi_heads = self.roi_heads
-        predictions = roi_heads.head_forward(roi_heads.roi_features(features, proposals), params)
-        instances, _ = roi_heads.box_predictor.inference(predictions, proposals)
+        roi_inputs = roi_heads.roi_features(features, proposals)
+        predictions = roi_heads.head_forward(roi_inputs, params)
         boxes, scores = roi_heads.candidates(predictions, proposals)
-        results = []
-        for inst, b, s, size in zip(instances, boxes, scores, images.image_sizes):
-            cand = Instances(size)
-            cand.pred_boxes = b
-            cand.scores = s
-            results.append({"instances": inst, "candidates": cand})
-        return results, proposals
+        results = [{"candidates": Instances(size, pred_boxes=b, scores=s)}
+                   for b, s, size in zip(boxes, scores, images.image_sizes)]
+        if instances:
+            for result, inst in zip(results, roi_heads.box_predictor.inference(predictions, proposals)[0]):
+                result["instances"] = inst
+        return results, RCNNDetectAux(proposals, roi_inputs)
 
     # ------------------------------------------------------------ tracking interface
     @torch.no_grad()
     def tracking_samples(self, images: ImageList, features: Dict[str, torch.Tensor], boxes_xyxy,
-                         proposals: Optional[List[Instances]] = None, rois_per_image: Optional[int] = None):
+                         aux: Optional[RCNNDetectAux] = None, rois_per_image: Optional[int] = None):
         """Labelled training samples of the adapted layers for online fine-tuning:
-        ROIs of ``proposals`` (default: the RPN's on ``features``) sampled and
-        labelled against ``boxes_xyxy`` (one box per image), with their cached
-        head inputs, so an update never re-runs the backbone or the ROI pooler.
+        ROIs of the RPN's proposals (``aux.proposals`` of ``detect`` on the same
+        features, else the RPN is run) sampled and labelled against
+        ``boxes_xyxy`` (one box per image), with their head inputs, so an update
+        never re-runs the backbone or the ROI pooler. The inputs of ROIs that
+        ``detect`` already pooled are taken from ``aux.roi_inputs``; only the
+        appended ground-truth box is pooled here.
         ``rois_per_image`` overrides MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE.
         Returns (head inputs (R, ...), labelled proposals)."""
-        if proposals is None:
+        if aux is None:
             proposals, _ = self.proposal_generator(images, features, None)
+        else:
+            proposals = aux.proposals
         targets = self.target_instances([p.image_size for p in proposals], boxes_xyxy)
+        if aux is not None:
+            # Tag each proposal with its row in aux.roi_inputs; label_and_sample_proposals
+            # carries the field through sampling, the appended gt boxes get -1.
+            start, tagged = 0, []
+            for p, t in zip(proposals, targets):
+                tagged.append(Instances(p.image_size, **p.get_fields(),
+                                        roi_index=torch.arange(start, start + len(p), device=self.device)))
+                t.roi_index = torch.full((len(t),), -1, dtype=torch.long, device=self.device)
+                start += len(p)
+            proposals = tagged
         roi_heads = self.roi_heads
         default_rois = roi_heads.batch_size_per_image
         if rois_per_image:  # TRACKER.ROIS_PER_SAMPLE, not the training batch size
@@ -160,7 +183,16 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
                 sampled = roi_heads.label_and_sample_proposals(proposals, targets)
         finally:
             roi_heads.batch_size_per_image = default_rois
-        return roi_heads.roi_features(features, sampled), sampled
+        if aux is None:
+            return roi_heads.roi_features(features, sampled), sampled
+        index = torch.cat([s.roi_index for s in sampled])
+        inputs = aux.roi_inputs[index.clamp(min=0)]
+        fresh = index < 0
+        if fresh.any():
+            inputs[fresh] = roi_heads.roi_features(features, [s[s.roi_index < 0] for s in sampled])
+        for s in sampled:
+            s.remove("roi_index")
+        return inputs, sampled
 
     def sample_loss(self, params: Dict[str, torch.Tensor], samples, regression: bool = True) -> torch.Tensor:
         """Loss of θ = ``params`` on ``tracking_samples``: MetaROIHeads'."""

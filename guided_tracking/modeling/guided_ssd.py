@@ -184,13 +184,14 @@ class GuidedSSD(GuidedMetaLearner, RetinaNet):
     # ------------------------------------------------------------ inference
     @torch.no_grad()
     def detect(self, images: ImageList, features: Dict[str, torch.Tensor],
-               params: Optional[Dict[str, torch.Tensor]] = None):
+               params: Optional[Dict[str, torch.Tensor]] = None, instances: bool = True):
         """Detections on guided features with θ = ``params`` (plain, shared by
         all images) or the module's own θ_0.
 
-        Returns (results, None): per image a dict with post-NMS ``instances``
-        and the pre-NMS ``candidates`` (the MODEL.RETINANET.TOPK_CANDIDATES_TEST
-        highest-scoring anchors, decoded), in the coordinates of ``images``.
+        Returns (results, None): per image a dict with the pre-NMS ``candidates``
+        (the MODEL.RETINANET.TOPK_CANDIDATES_TEST highest-scoring anchors,
+        decoded) and, if ``instances``, the post-NMS ``instances``, in the
+        coordinates of ``images`` (the tracker needs only the candidates).
         """
         features = self._features(features)
         anchors = Boxes.cat(self.anchor_generator(features)).tensor
@@ -203,6 +204,9 @@ class GuidedSSD(GuidedMetaLearner, RetinaNet):
             boxes = Boxes(self.box2box_transform.apply_deltas(deltas[i, index], anchors[index]))
             boxes.clip(size)
             cand = Instances(size, pred_boxes=boxes.tensor, scores=top_scores)
+            if not instances:
+                results.append({"candidates": cand})
+                continue
             keep = nms(boxes.tensor, top_scores, self.test_nms_thresh)
             keep = keep[top_scores[keep] > self.test_score_thresh][: self.max_detections_per_image]
             inst = Instances(size, pred_boxes=boxes[keep], scores=top_scores[keep],

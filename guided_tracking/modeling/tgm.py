@@ -6,8 +6,12 @@ gives the target's global representation. ``apply`` runs per search frame:
 re-weight the search channels with the modulator, concatenate
 [search, modulated search, broadcast global vector] and merge them with a 1x1
 conv back to C channels, so everything after the backbone is unchanged.
+For a fixed target that 1x1 conv over [x, m * x, t] is one C x C conv of x
+(``fold``): the tracker computes it once per target instead of building the
+3C-channel input every frame.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -21,18 +25,24 @@ class Guidance:
     """Per-target guidance of one level, cached between frames.
 
     modulator: (T, C, 1, 1) channel weights; target_vector: (T, C, 1, 1) global
-    target representation; T = number of targets (triplets).
+    target representation; T = number of targets (triplets). ``weight``
+    (T, C, C) and ``bias`` (T, C): the TGM's fuse conv folded for each target
+    (``TargetGuidanceModule.fold``), or None.
     """
 
     modulator: torch.Tensor
     target_vector: torch.Tensor
+    weight: Optional[torch.Tensor] = None
+    bias: Optional[torch.Tensor] = None
 
     def index(self, task_ids):
         """Guidance for each search image, given the target index of each."""
-        return Guidance(self.modulator[task_ids], self.target_vector[task_ids])
+        folded = (self.weight[task_ids], self.bias[task_ids]) if self.weight is not None else (None, None)
+        return Guidance(self.modulator[task_ids], self.target_vector[task_ids], *folded)
 
     def to(self, device):
-        return Guidance(self.modulator.to(device), self.target_vector.to(device))
+        folded = (self.weight.to(device), self.bias.to(device)) if self.weight is not None else (None, None)
+        return Guidance(self.modulator.to(device), self.target_vector.to(device), *folded)
 
 
 class TargetGuidanceModule(nn.Module):
@@ -76,8 +86,33 @@ class TargetGuidanceModule(nn.Module):
         target_vector = self.target_proj(F.adaptive_avg_pool2d(pooled, 1))
         return Guidance(modulator, target_vector)
 
+    @torch.no_grad()
+    def fold(self, guidance: Guidance) -> Guidance:
+        """The same guidance with the fuse conv folded per target. The fuse conv's
+        weight splits by input block as [W_x | W_m | W_t], so for modulator m and
+        target vector t: fuse([x, m * x, t]) = (W_x + W_m diag(m)) x + (W_t t + b),
+        one C x C matrix and one bias per target, exact up to float rounding."""
+        c = self.channels
+        w = self.fuse.weight[:, :, 0, 0]  # (C, 3C)
+        w_x, w_m, w_t = w[:, :c], w[:, c:2 * c], w[:, 2 * c:]
+        m, t = guidance.modulator.flatten(1), guidance.target_vector.flatten(1)  # (T, C)
+        weight = w_x + w_m * m[:, None, :]  # (T, C, C): W_x + W_m diag(m_T)
+        bias = t @ w_t.T + self.fuse.bias  # (T, C)
+        return Guidance(guidance.modulator, guidance.target_vector, weight, bias)
+
     def apply(self, search_features: torch.Tensor, guidance: Guidance) -> torch.Tensor:
         """search_features: (N, C, H, W); guidance holds N targets (one per image)."""
+        if guidance.weight is not None:
+            return self._apply_folded(search_features, guidance)
         modulated = search_features * guidance.modulator
         target_map = guidance.target_vector.expand_as(search_features)
         return self.fuse(torch.cat([search_features, modulated, target_map], dim=1))
+
+    @staticmethod
+    def _apply_folded(x: torch.Tensor, guidance: Guidance) -> torch.Tensor:
+        """Per image n: W'_n x_n + b'_n, as a 1x1 conv (one image) or a batched matmul."""
+        n, c, h, w = x.shape
+        if n == 1:
+            return F.conv2d(x, guidance.weight[0][:, :, None, None], guidance.bias[0])
+        out = torch.baddbmm(guidance.bias[:, :, None], guidance.weight, x.reshape(n, c, h * w))
+        return out.reshape(n, -1, h, w)

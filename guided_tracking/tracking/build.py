@@ -5,6 +5,7 @@ import os
 from detectron2.modeling import build_model
 
 from ..engine.checkpoint import GuidedCheckpointer
+from ..modeling.fold import fold_frozen_batchnorm, use_channels_last
 from .tracker import GuidedTracker
 
 __all__ = ["build_tracker", "make_got10k_tracker"]
@@ -13,7 +14,8 @@ logger = logging.getLogger(__name__)
 
 
 def build_tracker(cfg, device=None) -> GuidedTracker:
-    """GuidedTracker with MODEL.WEIGHTS loaded (``device`` overrides MODEL.DEVICE).
+    """GuidedTracker with MODEL.WEIGHTS loaded (``device`` overrides MODEL.DEVICE),
+    its model rewritten for inference (TRACKER.FOLD_BN, TRACKER.CHANNELS_LAST).
 
     Empty MODEL.WEIGHTS: the shipped reference model
     (``guided_tracking/model_zoo``) when the config builds the model it fits,
@@ -41,6 +43,12 @@ def build_tracker(cfg, device=None) -> GuidedTracker:
         logger.info(f"Tracking with weights {weights}")
     if weights:
         GuidedCheckpointer(model).load(weights)
+    # This model only tracks: rewrite it for inference (same boxes, less work).
+    if cfg.TRACKER.FOLD_BN:
+        folded = fold_frozen_batchnorm(model.eval())
+        logger.info(f"TRACKER.FOLD_BN: folded {folded} frozen batch norms into their convolutions")
+    if cfg.TRACKER.CHANNELS_LAST:
+        use_channels_last(model)
     return GuidedTracker(cfg, model)
 
 

@@ -209,13 +209,17 @@ def localize(
     if boxes.shape[0] == 0:
         return None
     pscore, p_sr = penalized_scores(boxes, scores, prev_size_wh, out_px, window_influence, sigma)
-    best = int(torch.argmax(pscore))
-    if not math.isfinite(float(pscore[best])):
+    best = torch.argmax(pscore)
+    # One host transfer for everything about B* (each float()/.tolist() would be
+    # a device synchronisation on a GPU).
+    score = torch.as_tensor(scores, device=boxes.device).reshape(-1).to(boxes.dtype)
+    values = torch.cat([boxes[best], torch.stack([score[best], p_sr[best], pscore[best], best.to(boxes.dtype)])])
+    *best_box, best_score, best_p_sr, best_pscore, best = values.tolist()
+    best = int(best)
+    if not math.isfinite(best_pscore):
         return None
-    best_box = boxes[best].tolist()
-    best_score = float(torch.as_tensor(scores).reshape(-1)[best])
     best_wh = (best_box[2] - best_box[0], best_box[3] - best_box[1])
-    lr_eff = lr * float(p_sr[best]) * best_score if damped else lr
+    lr_eff = lr * best_p_sr * best_score if damped else lr
     lr_eff = min(max(lr_eff, 0.0), 1.0)
     new_wh = []
     for prev, b in zip(prev_size_wh, best_wh):
@@ -232,7 +236,7 @@ def localize(
         center_xy_crop=(0.5 * (best_box[0] + best_box[2]), 0.5 * (best_box[1] + best_box[3])),
         size_wh_crop=new_wh,
         score=best_score,
-        pscore=float(pscore[best]),
+        pscore=best_pscore,
         index=best,
     )
 

@@ -16,6 +16,14 @@ frames N_τ steps of anchored updating (Eq. 4) on the cached samples (loss in
 ``online.py``) -- the backbone never re-runs for an update.
 Crops are padded with the frame's mean colour (cv2.mean: the value of
 ``crop_image``'s default, without its slow numpy reduction).
+
+Per frame the tracker does only what it uses (issue 11's fast path): frames are
+cropped in the colour order they come in (BGR or RGB) and only the crop is
+converted; each TGM is folded into one C x C conv per target at
+initialisation (TRACKER.FOLD_TGM); the detector returns pre-NMS candidates
+without running its own NMS; a collected sample reuses the ROI features of the
+frame's detection; the input is channels-last (TRACKER.CHANNELS_LAST; the model
+built by ``build_tracker`` has its frozen batch norm folded, TRACKER.FOLD_BN).
 """
 import collections
 import logging
@@ -29,6 +37,7 @@ import numpy as np
 import torch
 
 from detectron2.config import configurable
+from detectron2.structures import ImageList
 
 from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry, target_side_px
 from ..data.mapper import xywh_to_xyxy
@@ -80,6 +89,11 @@ def validate_box_xywh(box_xywh, image_wh: Tuple[int, int]) -> np.ndarray:
     return box
 
 
+def _check_format(frame_format: str) -> None:
+    if frame_format not in ("BGR", "RGB"):
+        raise ValueError(f"frame_format must be 'BGR' or 'RGB', got {frame_format!r}")
+
+
 @dataclass
 class TrackerState:
     """Everything the tracker carries between frames (explicit, inspectable)."""
@@ -104,12 +118,14 @@ class GuidedTracker:
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
                  size_bounds=(0.2, 5.0), init_share=0.5,
-                 rois_per_sample=None, input_format="BGR", seed=0):
+                 rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
         the model's own α (MODEL.META.INNER_LR, or the learned Meta-SGD step
         sizes). ``rois_per_sample`` None: MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE.
-        ``update_interval`` <= 0 disables online updates (θ_1 is kept)."""
+        ``update_interval`` <= 0 disables online updates (θ_1 is kept).
+        ``fold_tgm``: fold each TGM into one conv per target (same features);
+        ``channels_last``: feed the model channels-last images."""
         self.model = model.eval()
         if refine and not hasattr(model, "rescore"):
             raise ValueError(f"TRACKER.REFINE re-scores boxes with a second-stage head; "
@@ -128,6 +144,7 @@ class GuidedTracker:
         self.rois_per_sample = rois_per_sample
         self.input_format = input_format
         self.seed = seed
+        self.fold_tgm, self.channels_last = fold_tgm, channels_last
         self.state: Optional[TrackerState] = None
         self.last_confidence = float("nan")
         self.last_updated = False
@@ -153,6 +170,7 @@ class GuidedTracker:
             "size_bounds": tuple(t.SIZE_BOUNDS), "init_share": t.INIT_SHARE,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
+            "fold_tgm": t.FOLD_TGM, "channels_last": t.CHANNELS_LAST,
         }
 
     # ------------------------------------------------------------ helpers
@@ -160,9 +178,9 @@ class GuidedTracker:
     def device(self):
         return self.model.device
 
-    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
-        """BGR crop -> CHW tensor in the model's INPUT.FORMAT."""
-        if self.input_format == "RGB":
+    def _to_tensor(self, crop: np.ndarray, frame_format: str = "BGR") -> torch.Tensor:
+        """Crop in ``frame_format`` -> CHW tensor in the model's INPUT.FORMAT."""
+        if frame_format != self.input_format:
             crop = crop[:, :, ::-1]
         return torch.as_tensor(np.ascontiguousarray(crop.transpose(2, 0, 1)), device=self.device)
 
@@ -172,10 +190,12 @@ class GuidedTracker:
         default, but cv2.mean is ~100x faster than numpy's uint8 mean per frame."""
         return cv2.mean(image)[:image.shape[2]]
 
-    def _features(self, crops: List[np.ndarray], guidance=None, task_ids=None):
+    def _features(self, crops: List[np.ndarray], frame_format: str = "BGR", guidance=None, task_ids=None):
         """Guided features of ``crops``; by default all guided by the target's
         guidance, else crop i by target ``task_ids[i]`` of ``guidance``."""
-        images = self.model.normalize([self._to_tensor(c) for c in crops])
+        images = self.model.normalize([self._to_tensor(c, frame_format) for c in crops])
+        if self.channels_last:
+            images = ImageList(images.tensor.contiguous(memory_format=torch.channels_last), images.image_sizes)
         if guidance is None:
             guidance = self.state.guidance
             task_ids = torch.zeros(len(crops), dtype=torch.long, device=self.device)
@@ -191,9 +211,11 @@ class GuidedTracker:
 
     # ------------------------------------------------------------ API
     @torch.no_grad()
-    def initialize(self, image: np.ndarray, box_xywh) -> None:
+    def initialize(self, image: np.ndarray, box_xywh, frame_format: str = "BGR") -> None:
         """Start tracking the target ``box_xywh`` (x, y, w, h pixels) in ``image``
-        (HxWx3 BGR uint8; grayscale/RGBA/16-bit are converted)."""
+        (HxWx3 uint8 in ``frame_format`` "BGR" or "RGB"; grayscale/RGBA/16-bit
+        are converted)."""
+        _check_format(frame_format)
         image = as_uint8_image(image)
         box = validate_box_xywh(box_xywh, (image.shape[1], image.shape[0]))
         rng = np.random.default_rng(self.seed)
@@ -206,9 +228,11 @@ class GuidedTracker:
         # Target 0: the exemplar; target 1: its mirror image, which guides the
         # flipped first-frame samples (training flips exemplar and search together).
         both = self.model.encode_targets(
-            [self._to_tensor(exemplar), self._to_tensor(exemplar[:, ::-1])],
+            [self._to_tensor(exemplar, frame_format), self._to_tensor(exemplar[:, ::-1], frame_format)],
             torch.as_tensor(np.concatenate([exemplar_box, hflip_boxes(exemplar_box, self.exemplar_px)]),
                             dtype=torch.float32))
+        if self.fold_tgm:
+            both = self.model.fold_guidance(both)
         guidance = GuidedBackbone.index_guidance(both, torch.zeros(1, dtype=torch.long, device=self.device))
         theta0 = {k: v.detach().clone() for k, v in self.model.theta0().items()}
         self.state = TrackerState(box_xywh=box, frame_id=0, guidance=guidance, theta0=theta0, theta=theta0,
@@ -229,7 +253,8 @@ class GuidedTracker:
             crops.append(crop)
             boxes.append(np.clip(crop_box, 0, self.search_px))
             flipped.append(int(flip))
-        images, features = self._features(crops, both, torch.as_tensor(flipped, dtype=torch.long, device=self.device))
+        images, features = self._features(crops, frame_format, both,
+                                          torch.as_tensor(flipped, dtype=torch.long, device=self.device))
         self.state.init_samples = self.model.tracking_samples(images, features, np.stack(boxes),
                                                               rois_per_image=self.rois_per_sample)
         # θ_1 = f^{N_1}(θ_0; first-frame samples).
@@ -238,16 +263,18 @@ class GuidedTracker:
         self.last_updated = True
 
     @torch.no_grad()
-    def track(self, image: np.ndarray) -> np.ndarray:
-        """Target box (x, y, w, h) in ``image``; sets ``last_confidence``, ``lost``."""
+    def track(self, image: np.ndarray, frame_format: str = "BGR") -> np.ndarray:
+        """Target box (x, y, w, h) in ``image`` (as in ``initialize``); sets
+        ``last_confidence``, ``lost``."""
         if self.state is None:
             raise RuntimeError("call initialize(image, box_xywh) before track(image)")
+        _check_format(frame_format)
         image = as_uint8_image(image)
         state = self.state
         state.frame_id += 1
         geom = search_geometry(state.box_xywh, self.search_context, self.search_px)
-        images, features = self._features([geom.crop_image(image, self._fill(image))])
-        results, detect_aux = self.model.detect(images, features, state.theta)
+        images, features = self._features([geom.crop_image(image, self._fill(image))], frame_format)
+        results, detect_aux = self.model.detect(images, features, state.theta, instances=False)
         cand = results[0]["candidates"]
         boxes, scores = cand.pred_boxes, cand.scores
         if self.refine and len(boxes):
