@@ -15,8 +15,12 @@ one), one after the other:
    box predictor's score threshold + NMS), timed per frame on a search crop of
    the tracker's size around the ground truth, the crop made outside the timing;
    **detector+rewrites**: the same with the tracker's inference rewrites
-   (folded frozen BN, channels-last), so the ratio to it is the tracking overhead;
-3. **CSRT** (OpenCV) through the same got10k interface as ours.
+   (folded frozen BN, channels-last, anchors cached), so the ratio to it is the
+   tracking overhead;
+3. **CSRT** (OpenCV) through the same got10k interface as ours;
+4. **video path**: ``track_video`` on the first sequence's frame folder (reading,
+   tracking, drawing and encoding the annotated video), wall-clock frames/s
+   against the ours row on that sequence.
 Then the cost split of ours (a second pass with timers wrapped around the
 tracker's stages: crop, backbone, TGM, RPN, ROI head, localisation, sample
 collection, updates, other) and the peak memory of ours over a long sequence
@@ -47,6 +51,7 @@ from guided_tracking.evaluation.baselines import baseline_factory  # noqa: E402
 from guided_tracking.tracking.build import make_got10k_tracker  # noqa: E402
 
 DEV_SEQUENCES = os.path.join(REPO_ROOT, "..", "shared", "data", "sequences")
+FOLDERS = {}  # sequence name -> its frame folder (None: frames made in memory or cut by --max-frames)
 
 
 def parse_args(argv=None):
@@ -56,7 +61,8 @@ def parse_args(argv=None):
     parser.add_argument("--sequences", default=DEV_SEQUENCES if os.path.isdir(DEV_SEQUENCES) else None,
                         help="folder of sequences (default: ../shared/data/sequences, else synthetic ones)")
     parser.add_argument("--max-frames", type=int, default=0, help="frames per sequence (0 = all)")
-    parser.add_argument("--trackers", default="ours,detector,csrt", help="rows, comma-separated")
+    parser.add_argument("--trackers", default="ours,video,detector,csrt",
+                        help="rows, comma-separated (video: ours through track_video, vs the ours row)")
     parser.add_argument("--memory-frames", type=int, default=1000, help="frames of the memory run (0 = skip)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed frames at the start of each sequence")
     parser.add_argument("--threads", type=int, default=0, help="torch/OpenCV threads (0 = all cores)")
@@ -79,12 +85,14 @@ def load_sequences(args):
         for i in range(count):
             frames, boxes, _, _ = make_video(np.random.default_rng(i), num_frames=frames_per, image_size_wh=(480, 360))
             out.append((f"synthetic{i}", [np.ascontiguousarray(f) for f in frames], [np.asarray(b) for b in boxes]))
+            FOLDERS[f"synthetic{i}"] = None
         return out
     out = []
     for seq in load_folder(args.sequences):
         files = seq["file_names"][: args.max_frames or None]
         frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
         out.append((seq["seq_name"], frames, [np.asarray(b, dtype=np.float64) for b in seq["boxes_xywh"]]))
+        FOLDERS[seq["seq_name"]] = os.path.dirname(files[0]) if len(files) == len(seq["file_names"]) else None
     return out
 
 
@@ -147,7 +155,7 @@ def tracker_cfg(args):
     return cfg
 
 
-def build_detector(cfg, rewrites: bool):
+def build_detector(cfg, with_rewrites: bool):
     """The unguided detector of a GuidedRCNN config (same body, RPN, ROI head and
     weights, without TGMs), as detectron2's GeneralizedRCNN; None for other models."""
     from detectron2.modeling import build_model
@@ -171,11 +179,13 @@ def build_detector(cfg, rewrites: bool):
         state[key.replace("backbone.body.", "backbone.", 1)] = value
     missing = detector.load_state_dict(state, strict=False)
     assert not missing.missing_keys, missing.missing_keys
-    if rewrites:
-        from guided_tracking.modeling.fold import fold_frozen_batchnorm, use_channels_last
+    if with_rewrites:
+        from guided_tracking.modeling import rewrites
 
-        fold_frozen_batchnorm(detector)
-        use_channels_last(detector)
+        rewrites.fold_frozen_batchnorm(detector)
+        rewrites.use_channels_last(detector)
+        if hasattr(rewrites, "cache_anchor_grids"):
+            rewrites.cache_anchor_grids(detector)
     return detector
 
 
@@ -203,6 +213,24 @@ def time_detector(detector, sequences, search_context, search_px, input_format, 
             times.append(1e3 * (time.perf_counter() - start))
         out[name] = times[warmup:]
     return out
+
+
+def time_video_path(adapter, name, frames, box_xywh, folder, out_dir):
+    """``track_video`` (read the frames from disk, track, draw, encode the
+    annotated video) on one sequence: (wall frames/s, tracker frames/s)."""
+    from guided_tracking.evaluation.video import track_video
+
+    if folder is None:  # frames made in memory: write them out as the user's folder would be
+        import cv2
+
+        folder = os.path.join(out_dir, name + "_frames")
+        os.makedirs(folder, exist_ok=True)
+        for i, frame in enumerate(frames):
+            cv2.imwrite(os.path.join(folder, f"{i:08d}.jpg"), np.ascontiguousarray(frame[:, :, ::-1]))
+    start = time.perf_counter()
+    result = track_video(adapter, folder, box_xywh, os.path.join(out_dir, name))
+    wall_fps = result["num_frames"] / (time.perf_counter() - start)
+    return wall_fps, result["fps"]
 
 
 # ---------------------------------------------------------------------------- cost split
@@ -352,6 +380,16 @@ def main(argv=None):
         opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
         adapter = make_got10k_tracker(args.config_file, tuple(opts), "ours", device=cfg.MODEL.DEVICE)
         results["rows"]["ours"] = summarize(time_got10k_tracker(adapter, sequences, args.warmup, cfg.MODEL.DEVICE))
+    if "video" in rows and adapter is not None:
+        import tempfile
+
+        name, frames, boxes = sequences[0]
+        video_adapter = make_got10k_tracker(args.config_file, tuple(opts), "ours", device=cfg.MODEL.DEVICE)
+        with tempfile.TemporaryDirectory() as tmp:
+            wall_fps, tracker_fps = time_video_path(video_adapter, name, frames, boxes[0], FOLDERS.get(name), tmp)
+        bench_fps = results["rows"]["ours"]["per_sequence_fps"][name]
+        results["video_path"] = {"sequence": name, "wall_fps": wall_fps, "tracker_fps": tracker_fps,
+                                 "benchmark_fps": bench_fps, "wall_over_benchmark": wall_fps / bench_fps}
     if "detector" in rows:
         for label, rewrites in (("detector", False), ("detector+rewrites", True)):
             detector = build_detector(cfg, rewrites)
@@ -377,6 +415,11 @@ def main(argv=None):
             results[f"ours_over_{label}"] = ratio
             print(f"ours / {label} per-frame time: {ratio:.3f}x")
 
+    if "video_path" in results:
+        v = results["video_path"]
+        print(f"video path (track_video: read from disk, track, draw, encode) on {v['sequence']}: "
+              f"{v['wall_fps']:.1f} frames/s wall-clock (tracker alone {v['tracker_fps']:.1f}) vs "
+              f"{v['benchmark_fps']:.1f} on the benchmark path: {v['wall_over_benchmark']:.2f}x")
     if adapter is not None and hasattr(adapter, "tracker"):
         split, total = cost_split(adapter, sequences, args.warmup)
         results["cost_split_ms"] = split

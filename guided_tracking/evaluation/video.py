@@ -2,11 +2,15 @@
 
 ``track_video`` feeds every frame to a got10k ``Tracker``, writes an annotated
 video and ``boxes.txt`` (``x,y,w,h`` per frame, 5th column confidence on request).
+Frames are decoded one thread ahead and the annotated video is encoded in
+another, so the loop runs at the tracker's own speed.
 """
 import logging
 import math
 import os
+import queue
 import sys
+import threading
 import time
 
 import cv2
@@ -120,6 +124,80 @@ def _folder_frames(files):
         yield cv2.cvtColor(np.asarray(load_rgb_frame(path)), cv2.COLOR_RGB2BGR)
 
 
+_END = object()
+
+
+def _prefetched(frames, depth=4):
+    """``frames`` decoded in a background thread, ``depth`` ahead: OpenCV and PIL
+    release the GIL while decoding, so reading overlaps tracking. An error in the
+    reader is raised here, at the frame it happened."""
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        items.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(_END)
+        except BaseException as e:  # noqa: B902  handed to the consumer
+            items.put(e)
+
+    thread = threading.Thread(target=read, name="frame-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class _BackgroundWriter:
+    """Encodes and writes annotated frames in a thread (encoding releases the GIL);
+    ``release`` waits for every queued frame. An error is raised at the next call."""
+
+    def __init__(self, writer, depth=8):
+        self.writer, self.path = writer, writer.path
+        self.items, self.error = queue.Queue(maxsize=depth), None
+        self.thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            frame = self.items.get()
+            if frame is _END:
+                return
+            if self.error is None:
+                try:
+                    self.writer.write(frame)
+                except BaseException as e:  # noqa: B902  raised in the caller's thread
+                    self.error = e
+
+    def write(self, frame_bgr):
+        if self.error is not None:
+            raise self.error
+        self.items.put(frame_bgr)
+
+    def release(self):
+        self.items.put(_END)
+        self.thread.join()
+        self.writer.release()
+        if self.error is not None:
+            raise self.error
+
+
 class _AnnotatedWriter:
     """cv2.VideoWriter with the first codec that works, else numbered JPEG frames."""
 
@@ -199,7 +277,7 @@ def track_video(tracker, source, init_box_xywh, output_dir, write_confidence=Fal
     lines, writer, tracking_time_s = [], None, 0.0
     logger.info("Tracking %s%s", description, f" ({frame_count} frames)" if frame_count else "")
     try:
-        for frame_id, frame_bgr in enumerate(frames):
+        for frame_id, frame_bgr in enumerate(_prefetched(frames)):
             start = cv2.getTickCount()
             if frame_id == 0:
                 if init_box_xywh is None:
@@ -218,7 +296,8 @@ def track_video(tracker, source, init_box_xywh, output_dir, write_confidence=Fal
             label = f"#{frame_id}" + ("" if math.isnan(confidence) else f" {confidence:.2f}")
             annotated = draw_box(frame_bgr.copy(), box_xywh, label=label)
             if writer is None:
-                writer = _AnnotatedWriter(output_dir, video_fps, (frame_bgr.shape[1], frame_bgr.shape[0]))
+                writer = _BackgroundWriter(
+                    _AnnotatedWriter(output_dir, video_fps, (frame_bgr.shape[1], frame_bgr.shape[0])))
             writer.write(annotated)
             if show:
                 state = _show(annotated)

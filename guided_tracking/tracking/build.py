@@ -5,7 +5,7 @@ import os
 from detectron2.modeling import build_model
 
 from ..engine.checkpoint import GuidedCheckpointer
-from ..modeling.fold import fold_frozen_batchnorm, use_channels_last
+from ..modeling.rewrites import cache_anchor_grids, fold_frozen_batchnorm, use_channels_last
 from .tracker import GuidedTracker
 
 __all__ = ["build_tracker", "make_got10k_tracker"]
@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 def build_tracker(cfg, device=None) -> GuidedTracker:
     """GuidedTracker with MODEL.WEIGHTS loaded (``device`` overrides MODEL.DEVICE),
-    its model rewritten for inference (TRACKER.FOLD_BN, TRACKER.CHANNELS_LAST).
+    its model rewritten for inference (TRACKER.FOLD_BN, TRACKER.CHANNELS_LAST,
+    anchor grids cached: ``modeling/rewrites.py``).
 
     Empty MODEL.WEIGHTS: the shipped reference model
     (``guided_tracking/model_zoo``) when the config builds the model it fits,
@@ -49,6 +50,7 @@ def build_tracker(cfg, device=None) -> GuidedTracker:
         logger.info(f"TRACKER.FOLD_BN: folded {folded} frozen batch norms into their convolutions")
     if cfg.TRACKER.CHANNELS_LAST:
         use_channels_last(model)
+    cache_anchor_grids(model)
     return GuidedTracker(cfg, model)
 
 
