@@ -245,3 +245,12 @@ def test_bench_tracker_smoke(tmp_path):
     split = result["cost_split_ms"]
     for stage in ("crop", "backbone", "TGM", "RPN", "ROI head / SSD head", "localisation", "sample collection"):
         assert split[stage] > 0, stage
+
+
+@pytest.mark.parametrize("topk, expected", [(50, 50), (0, 300), (1000, 300)])
+def test_tracking_keeps_at_most_pre_nms_topk_rpn_candidates_per_level(topk, expected):
+    cfg = get_reference_cfg()
+    assert cfg.MODEL.RPN.PRE_NMS_TOPK_TEST == 300
+    cfg.merge_from_list(["TRACKER.PRE_NMS_TOPK", topk])
+    rpn = build_tracker(cfg).model.proposal_generator
+    assert rpn.pre_nms_topk[False] == expected and rpn.pre_nms_topk[True] == cfg.MODEL.RPN.PRE_NMS_TOPK_TRAIN

@@ -458,7 +458,7 @@ def test_flipped_first_frame_samples_are_guided_by_the_flipped_exemplar(make_tra
     # Tracking uses the un-flipped target only.
     task_ids.clear()
     tracker.track(frames[1])
-    assert task_ids == [[0]]
+    assert task_ids == [None]  # the state's guidance is used as is: the un-flipped target only (below)
     alone = real_encode(exemplars[:1], boxes[:1])
     if tracker.fold_tgm:
         alone = model.fold_guidance(alone)

@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 def build_tracker(cfg, device=None) -> GuidedTracker:
     """GuidedTracker with MODEL.WEIGHTS loaded (``device`` overrides MODEL.DEVICE),
+    TRACKER.PRE_NMS_TOPK RPN candidates per level,
     its model rewritten for inference (TRACKER.FOLD_BN, TRACKER.CHANNELS_LAST,
     anchor grids cached: ``modeling/rewrites.py``).
 
@@ -44,6 +45,9 @@ def build_tracker(cfg, device=None) -> GuidedTracker:
         logger.info(f"Tracking with weights {weights}")
     if weights:
         GuidedCheckpointer(model).load(weights)
+    rpn = getattr(model, "proposal_generator", None)
+    if cfg.TRACKER.PRE_NMS_TOPK > 0 and rpn is not None and hasattr(rpn, "pre_nms_topk"):
+        rpn.pre_nms_topk[False] = min(rpn.pre_nms_topk[False], cfg.TRACKER.PRE_NMS_TOPK)
     # This model only tracks: rewrite it for inference (same boxes, less work).
     if cfg.TRACKER.FOLD_BN:
         folded = fold_frozen_batchnorm(model.eval())

@@ -197,8 +197,8 @@ class GuidedTracker:
         if self.channels_last:
             images = ImageList(images.tensor.contiguous(memory_format=torch.channels_last), images.image_sizes)
         if guidance is None:
-            guidance = self.state.guidance
-            task_ids = torch.zeros(len(crops), dtype=torch.long, device=self.device)
+            guidance = self.state.guidance  # one target: as is for one crop, repeated for more
+            task_ids = None if len(crops) == 1 else torch.zeros(len(crops), dtype=torch.long, device=self.device)
         return images, self.model.guided_features(images, guidance, task_ids)
 
     def _adapt(self, params: Dict[str, torch.Tensor], steps: int, collected=None):
