@@ -53,7 +53,7 @@ ablations: install
 bench: install
 	$(PY) bench/bench_maml.py
 	$(PY) bench/bench_loader.py
-	$(PY) bench/bench_tracker.py --force-collect
+	$(PY) bench/bench_tracker.py
 
 clean:
 	rm -rf $(DEMO_DIR) output

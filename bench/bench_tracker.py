@@ -20,7 +20,8 @@ one), one after the other:
 3. **CSRT** (OpenCV) through the same got10k interface as ours;
 4. **video path**: ``track_video`` on the first sequence's frame folder (reading,
    tracking, drawing and encoding the annotated video), wall-clock frames/s
-   against the ours row on that sequence.
+   against the ours row on that sequence, both over every frame with the
+   initialisation included (as got10k reports a sequence's speed).
 Then the cost split of ours (a second pass with timers wrapped around the
 tracker's stages: crop, backbone, TGM, RPN, ROI head, localisation, sample
 collection, updates, other) and the peak memory of ours over a long sequence
@@ -121,14 +122,21 @@ def sync(device):
 
 
 # ---------------------------------------------------------------------------- rows
-def time_got10k_tracker(tracker, sequences, warmup, device="cpu"):
-    """{sequence: [ms per update]} of a got10k tracker (PIL RGB frames, as got10k gives them)."""
+def time_got10k_tracker(tracker, sequences, warmup, device="cpu", whole=None):
+    """{sequence: [ms per update]} of a got10k tracker (PIL RGB frames, as got10k
+    gives them), warm-up frames left out; ``whole`` (a dict) receives each
+    sequence's frames/s over every frame, initialisation included, as got10k
+    reports it."""
     from PIL import Image
 
     out = {}
     for name, frames, boxes in sequences:
         images = [Image.fromarray(f) for f in frames]
+        sync(device)
+        start = time.perf_counter()
         tracker.init(images[0], boxes[0].copy())
+        sync(device)
+        init_ms = 1e3 * (time.perf_counter() - start)
         times = []
         for image in images[1:]:
             sync(device)
@@ -137,6 +145,8 @@ def time_got10k_tracker(tracker, sequences, warmup, device="cpu"):
             sync(device)
             times.append(1e3 * (time.perf_counter() - start))
         out[name] = times[warmup:]
+        if whole is not None:
+            whole[name] = 1e3 * len(images) / (init_ms + sum(times))
     return out
 
 
@@ -379,7 +389,10 @@ def main(argv=None):
     if "ours" in rows:
         opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
         adapter = make_got10k_tracker(args.config_file, tuple(opts), "ours", device=cfg.MODEL.DEVICE)
-        results["rows"]["ours"] = summarize(time_got10k_tracker(adapter, sequences, args.warmup, cfg.MODEL.DEVICE))
+        whole_fps = {}
+        results["rows"]["ours"] = summarize(time_got10k_tracker(adapter, sequences, args.warmup, cfg.MODEL.DEVICE,
+                                                                whole_fps))
+        results["rows"]["ours"]["per_sequence_fps_with_init"] = whole_fps
     if "video" in rows and adapter is not None:
         import tempfile
 
@@ -387,7 +400,8 @@ def main(argv=None):
         video_adapter = make_got10k_tracker(args.config_file, tuple(opts), "ours", device=cfg.MODEL.DEVICE)
         with tempfile.TemporaryDirectory() as tmp:
             wall_fps, tracker_fps = time_video_path(video_adapter, name, frames, boxes[0], FOLDERS.get(name), tmp)
-        bench_fps = results["rows"]["ours"]["per_sequence_fps"][name]
+        # Like for like: every frame, initialisation included, on both paths.
+        bench_fps = results["rows"]["ours"]["per_sequence_fps_with_init"][name]
         results["video_path"] = {"sequence": name, "wall_fps": wall_fps, "tracker_fps": tracker_fps,
                                  "benchmark_fps": bench_fps, "wall_over_benchmark": wall_fps / bench_fps}
     if "detector" in rows:
@@ -419,7 +433,8 @@ def main(argv=None):
         v = results["video_path"]
         print(f"video path (track_video: read from disk, track, draw, encode) on {v['sequence']}: "
               f"{v['wall_fps']:.1f} frames/s wall-clock (tracker alone {v['tracker_fps']:.1f}) vs "
-              f"{v['benchmark_fps']:.1f} on the benchmark path: {v['wall_over_benchmark']:.2f}x")
+              f"{v['benchmark_fps']:.1f} on the benchmark path (ours row, every frame, initialisation "
+              f"included): {v['wall_over_benchmark']:.2f}x")
     if adapter is not None and hasattr(adapter, "tracker"):
         split, total = cost_split(adapter, sequences, args.warmup)
         results["cost_split_ms"] = split

@@ -120,8 +120,16 @@ def _capture_frames(source, description):
 def _folder_frames(files):
     from .benchmark import load_rgb_frame  # converts gray / RGBA / 16-bit frames to 8-bit RGB
 
+    # OpenCV decodes straight to 8-bit BGR (gray, RGBA and 16-bit frames converted)
+    # and faster than PIL + a colour conversion; EXIF orientation ignored, as PIL
+    # (and so the benchmark path) does. What OpenCV cannot read goes through
+    # load_rgb_frame, which reads what PIL can or raises a clear error.
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     for path in files:
-        yield cv2.cvtColor(np.asarray(load_rgb_frame(path)), cv2.COLOR_RGB2BGR)
+        frame_bgr = cv2.imread(path, flags)
+        if frame_bgr is None:
+            frame_bgr = cv2.cvtColor(np.asarray(load_rgb_frame(path)), cv2.COLOR_RGB2BGR)
+        yield frame_bgr
 
 
 _END = object()
@@ -294,7 +302,7 @@ def track_video(tracker, source, init_box_xywh, output_dir, write_confidence=Fal
             lines.append(line + (f",{confidence:.5f}" if write_confidence else ""))
 
             label = f"#{frame_id}" + ("" if math.isnan(confidence) else f" {confidence:.2f}")
-            annotated = draw_box(frame_bgr.copy(), box_xywh, label=label)
+            annotated = draw_box(frame_bgr, box_xywh, label=label)  # the tracker keeps no frame: draw in place
             if writer is None:
                 writer = _BackgroundWriter(
                     _AnnotatedWriter(output_dir, video_fps, (frame_bgr.shape[1], frame_bgr.shape[0])))
