@@ -13,6 +13,10 @@ Benchmarks (got10k toolkit metrics, result files, report.json, plots; reruns res
         MODEL.WEIGHTS output/guided_rcnn_mnv2_FPN_cpu/model_final.pth
     python track_net.py --config-file ... --benchmark otb2015 --root /data/OTB --num-workers 4 \\
         --devices cuda:0,cuda:1 MODEL.DEVICE cuda MODEL.WEIGHTS ...
+A sequence that cannot be loaded or tracked is listed (file, line, what is wrong) at
+the end and in report.json ("failures"); the others are tracked and scored. Exit
+status: 0 every sequence tracked, 1 some sequence failed, 2 bad arguments.
+--strict stops at the first defect instead; --debug logs tracebacks.
 One video / folder / webcam:
     python track_net.py --config-file ... --video in.mp4 --init-box 10,20,50,80 --output out/ MODEL.WEIGHTS ...
 """
@@ -26,6 +30,8 @@ from guided_tracking import get_guided_cfg
 from detectron2.utils.logger import setup_logger
 from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from guided_tracking.evaluation.benchmark import BENCHMARKS, plot_curves, print_table, run_benchmark
+from guided_tracking.evaluation.io import atomic_write_json
+from guided_tracking.evaluation.reports import format_runs_table, runs_report
 from guided_tracking.evaluation.video import parse_box_arg, track_video
 from guided_tracking.model_zoo import get_reference_cfg
 from guided_tracking.tracking.build import make_got10k_tracker
@@ -55,6 +61,16 @@ def build_parser():
     parser.add_argument("--nanotrack-dir", metavar="DIR",
                         help=f"folder with NanoTrack v2's ONNX files for --baselines nano (default: ${NANOTRACK_ENV})")
     parser.add_argument("--visualize", action="store_true", help="write annotated benchmark frames")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first defect in the data (default: list each sequence that cannot be "
+                             "loaded or tracked, track the others; exit status 1 if any failed)")
+    parser.add_argument("--debug", action="store_true", help="log tracebacks of failed sequences")
+    parser.add_argument("--runs", type=int, default=1, metavar="K",
+                        help="track each sequence K times with seeds 0..K-1 (SEED: the first-frame augmentation) "
+                             "and report mean ± std")
+    parser.add_argument("--attributes", metavar="CSV_OR_DIR",
+                        help="per-attribute success/precision from these labels (CSV 'sequence,IV;OCC;...' or a "
+                             "0/1 table; UAV123's anno/UAV123/att is found by itself)")
     parser.add_argument("--init-box", help="x,y,w,h of the target in the first frame (video/images/webcam)")
     parser.add_argument("--confidence", action="store_true", help="add a confidence column to boxes.txt")
     parser.add_argument("--show", action="store_true", help="display frames while tracking")
@@ -73,12 +89,24 @@ def run_benchmarks(args) -> int:
             baselines.append(baseline_factory(key, args.nanotrack_dir))
         except (KeyError, FileNotFoundError, ImportError) as e:
             raise SystemExit(f"--baselines: {e.args[0] if e.args else e}")
-    factory = functools.partial(make_got10k_tracker, args.config_file, tuple(args.opts), args.name)
-    reports = {args.name: run_benchmark(factory, args.benchmark, args.root, args.output, args.name,
-                                        num_workers=args.num_workers, devices=devices, visualize=args.visualize)}
+    if args.runs < 1:
+        raise SystemExit(f"--runs must be >= 1, got {args.runs}")
+    common = dict(num_workers=args.num_workers, strict=args.strict, attributes=args.attributes)
+    reports, runs = {}, []
+    for k in range(args.runs):
+        # One result folder per run (reruns resume each); run k tracks with SEED k.
+        name = args.name if args.runs == 1 else f"{args.name}-run{k}"
+        opts = tuple(args.opts) + (() if args.runs == 1 else ("SEED", str(k)))
+        factory = functools.partial(make_got10k_tracker, args.config_file, opts, name)
+        reports[name] = run_benchmark(factory, args.benchmark, args.root, args.output, name, devices=devices,
+                                      visualize=args.visualize, **common)
+        runs.append(reports[name])
+    if args.runs > 1:
+        summary = runs_report(runs)
+        atomic_write_json(f"{args.output}/reports/{args.benchmark}/{args.name}-runs{args.runs}.json", summary)
+        print("\n" + format_runs_table(args.name, summary))
     for name, baseline in baselines:
-        reports[name] = run_benchmark(baseline, args.benchmark, args.root, args.output, name,
-                                      num_workers=args.num_workers)
+        reports[name] = run_benchmark(baseline, args.benchmark, args.root, args.output, name, **common)
     if len(reports) > 1 and all(r.get("overall") for r in reports.values()):
         print_table(reports)
         plot_curves(reports, f"{args.output}/reports/{args.benchmark}/comparison")
@@ -103,8 +131,9 @@ def main(argv=None) -> int:
         if args.config_file is not None:
             cfg.merge_from_file(args.config_file)
         args.name = cfg.MODEL.META_ARCHITECTURE
-    setup_logger(name="guided_tracking", abbrev_name="gt")
-    setup_logger(name="detectron2", abbrev_name="d2")
+    for name, abbrev in (("guided_tracking", "gt"), ("detectron2", "d2")):
+        for handler in setup_logger(name=name, abbrev_name=abbrev).handlers:
+            handler.setLevel(logging.DEBUG if args.debug else logging.INFO)  # tracebacks only with --debug
     return run_benchmarks(args) if args.benchmark else run_single(args)
 
 

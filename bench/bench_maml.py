@@ -22,7 +22,10 @@ import time
 
 import torch
 
-import guided_tracking  # noqa: F401  (shims + registration)
+# Runnable as `python bench/<script>.py` from a clone, installed or not.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import guided_tracking  # noqa: E402,F401  (shims + registration)
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage

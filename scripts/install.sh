@@ -49,7 +49,9 @@ if ! have detectron2; then
   rm -rf "$D"
 fi
 # The project itself, editable, without touching its dependencies again.
-if ! "$VPY" -c "import guided_tracking, os, sys; sys.exit(0 if os.path.samefile(os.path.dirname(guided_tracking.__file__), 'guided_tracking') else 1)" 2>/dev/null; then
+# -P: do not put the working directory (this checkout) on sys.path, or the
+# package would look installed from here when it is not (scripts elsewhere fail).
+if ! "$VPY" -P -c "import guided_tracking, os, sys; sys.exit(0 if os.path.samefile(os.path.dirname(guided_tracking.__file__), 'guided_tracking') else 1)" 2>/dev/null; then
   echo "[install] guided-tracking (editable)"
   "${PIP[@]}" --no-deps --no-build-isolation -e .
 fi

@@ -204,16 +204,35 @@ def test_resume_skips_finished_sequences(folder_root, tmp_path):
     assert os.stat(os.path.join(result_dir, "seqA.txt")).st_mtime_ns == mtimes["seqA.txt"]
 
 
-def test_corrupt_frame_fails_only_its_sequence(tmp_path, caplog):
+def test_corrupt_frame_mid_sequence_keeps_the_previous_box(tmp_path, caplog):
+    """Issue 12: an unreadable frame does not end its sequence: the previous box is
+    kept, the confidence file marks the frame with NaN, the report lists it."""
     root = make_folder(str(tmp_path / "data"))
     bad_frame = os.path.join(root, "seqB", "00000003.jpg")
     with open(bad_frame, "wb") as f:
         f.write(b"definitely not a jpeg")
     report = run_benchmark(SquareTracker, "folder", root, str(tmp_path / "out"), "Square")
-    assert report["failed"] == ["seqB"]
+    assert report["failed"] == [] and set(report["sequences"]) == {"seqA", "seqB", "seqC"}
+    assert report["unreadable_frames"] == {"seqB": [3]}
+    assert bad_frame in caplog.text and "Traceback" not in caplog.text
+    result_dir = os.path.join(tmp_path, "out", "results", "folder", "Square")
+    boxes = result_rows(os.path.join(result_dir, "seqB.txt"))
+    np.testing.assert_array_equal(boxes[2], boxes[1])  # frame 3 keeps frame 2's box
+    confidence = np.loadtxt(os.path.join(result_dir, "seqB_confidence.txt"))
+    assert np.isnan(confidence[2]) and np.all(np.isfinite(np.delete(confidence, 2)))
+    # A rerun reuses the results and still reports the frame.
+    again = run_benchmark(SquareTracker, "folder", root, str(tmp_path / "out"), "Square")
+    assert again["unreadable_frames"] == {"seqB": [3]}
+
+
+def test_unreadable_first_frame_fails_only_its_sequence(tmp_path):
+    root = make_folder(str(tmp_path / "data"))
+    with open(os.path.join(root, "seqB", "00000001.jpg"), "wb") as f:
+        f.write(b"definitely not a jpeg")
+    report = run_benchmark(SquareTracker, "folder", root, str(tmp_path / "out"), "Square")
+    assert report["failed"] == ["seqB"] and "00000001.jpg" in report["failures"]["seqB"]
     assert set(report["sequences"]) == {"seqA", "seqC"}
     assert report["overall"]["auc"] == pytest.approx(20 / 21, abs=1e-6)
-    assert bad_frame in caplog.text and "Traceback" in caplog.text
     assert not os.path.exists(os.path.join(tmp_path, "out", "results", "folder", "Square", "seqB.txt"))
 
 

@@ -175,7 +175,8 @@ def _list_images(folder: str, exts: Sequence[str] = (".jpg",)) -> List[str]:
 
 def _read_lines(path: str) -> List[str]:
     """Lines of a text file without trailing blank lines (editors add them)."""
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
+    # utf-8-sig: a byte-order mark (Windows editors write one) is not part of line 1.
+    with open(path, "r", encoding="utf-8-sig", errors="replace") as f:
         lines = f.read().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
@@ -348,9 +349,22 @@ def _check_count(anno_file: str, n_annos: int, frames: List[str], frame_dir: str
     if n_annos != len(frames):
         # Point at the first line without a frame (no line when lines are missing).
         line = len(frames) + 1 if n_annos > len(frames) else None
+        gaps = _numbering_gaps(frames)
+        gap_text = f"; frame numbers missing: {', '.join(map(str, gaps[:10]))}" + (" ..." if len(gaps) > 10 else "") \
+            if gaps else ""
         problems.add_all([
-            _format_error(anno_file, line, f"{n_annos} {what} but {len(frames)} frames in {frame_dir}")
+            _format_error(anno_file, line, f"{n_annos} {what} but {len(frames)} frames in {frame_dir}{gap_text}")
         ])
+
+
+def _numbering_gaps(frames: List[str]) -> List[int]:
+    """Numbers missing from numbered frame files (0001.jpg, 0002.jpg, ...), if they are numbered."""
+    stems = [os.path.splitext(os.path.basename(f))[0] for f in frames]
+    if not stems or not all(st.isdigit() for st in stems):
+        return []
+    numbers = sorted(int(st) for st in stems)
+    present = set(numbers)
+    return [n for n in range(numbers[0], numbers[-1] + 1) if n not in present]
 
 
 def _usable(boxes_xywh: np.ndarray) -> np.ndarray:
@@ -928,8 +942,12 @@ def _load_folder_sequence(seq_dir: str, layout: str, problems: _Problems) -> Lis
     frame_dir = os.path.join(seq_dir, "img") if layout == "otb" else seq_dir
     anno_files = _otb_anno_files(seq_dir, "groundtruth_rect*.txt") or _otb_anno_files(seq_dir, "groundtruth.txt")
     if not anno_files:
-        problems.add(FileNotFoundError(
-            f"{os.path.join(seq_dir, 'groundtruth_rect.txt')}: file not found. Expected layout: {_FOLDER_HINT}"))
+        empty = sorted(glob.glob(os.path.join(seq_dir, "groundtruth_rect*.txt")))
+        if empty:  # present but blank: say so, not "not found"
+            problems.add(_format_error(empty[0], None, "empty annotation file (one x,y,w,h box per frame expected)"))
+        else:
+            problems.add(FileNotFoundError(
+                f"{os.path.join(seq_dir, 'groundtruth_rect.txt')}: file not found. Expected layout: {_FOLDER_HINT}"))
         return []
     # Sequences exported from UAV123 keep its NaN lines for absent targets.
     return _load_each(

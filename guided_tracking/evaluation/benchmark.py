@@ -68,6 +68,7 @@ from tqdm import tqdm
 
 from ..tracking.threads import available_cores, configure_threads
 from .io import atomic_savetxt, atomic_write_json, count_rows
+from .reports import attribute_report, default_attribute_source, format_attribute_table, load_attributes
 
 __all__ = [
     "BENCHMARKS",
@@ -206,9 +207,24 @@ class _FolderDataset:
     UAV123-style metrics (which skip NaN rows) leave them out.
     """
 
-    def __init__(self, sequences):
+    def __init__(self, sequences, load_failures=None):
         self.sequences = {seq["seq_name"]: seq for seq in sequences}
         self.seq_names = list(self.sequences)
+        self.load_failures = dict(load_failures or {})
+
+    def init_box_problem(self, name):
+        """What is wrong with a sequence's first box, naming its file and line, or None."""
+        seq = self.sequences[name]
+        box = np.asarray(seq["boxes_xywh"][0], dtype=np.float64)
+        where = f"{seq.get('anno_file', name)}:1"
+        if not np.all(np.isfinite(box)):
+            return f"{where}: the first box {box.tolist()} has NaN values (the target must be given in frame 1)"
+        if box[2] <= 0 or box[3] <= 0:
+            return f"{where}: the first box {box.tolist()} has zero width or height"
+        width, height = seq.get("width"), seq.get("height")
+        if width and height and (box[0] >= width or box[1] >= height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0):
+            return f"{where}: the first box {box.tolist()} lies outside the {width}x{height} first frame"
+        return None
 
     def __getitem__(self, index):
         name = index if isinstance(index, str) else self.seq_names[index]
@@ -221,6 +237,25 @@ class _FolderDataset:
 
     def __len__(self):
         return len(self.seq_names)
+
+
+def _failures_by_sequence(errors, root):
+    """{sequence folder name: one line} from the loader's collected problems."""
+    failures = {}
+    root = os.path.abspath(root)
+    for e in errors:
+        path = getattr(e, "path", None) or str(e).split(": ", 1)[0]
+        rel = os.path.relpath(os.path.abspath(path), root)
+        name = rel.split(os.sep)[0] if not rel.startswith("..") and rel != "." else os.path.basename(root)
+        text = str(e).splitlines()[0]
+        if name not in failures:
+            failures[name] = text
+        elif not failures[name].endswith(_MORE_PROBLEMS):
+            failures[name] += _MORE_PROBLEMS
+    return failures
+
+
+_MORE_PROBLEMS = " (and more problems in this sequence)"
 
 
 class _SequenceSubset:
@@ -271,13 +306,18 @@ def _check_root(benchmark, root):
             raise _missing_root_error(benchmark, root, f"{path!r} not found")
 
 
-def load_benchmark(benchmark, root):
+def load_benchmark(benchmark, root, strict=False):
     """Build the got10k dataset object of ``benchmark`` without any download.
 
     Returns:
         (dataset, missing): ``dataset`` has ``seq_names`` and ``__getitem__(name) ->
         (img_files, anno_xywh)``; ``missing`` lists the benchmark's sequences whose
         folder is absent under ``root`` (they are left out of ``dataset``).
+
+    A ``folder`` dataset collects what is wrong with each sequence instead of
+    stopping at the first defect: ``dataset.load_failures`` maps each sequence
+    that cannot be loaded to one line naming the file (and line) and the
+    problem; ``strict`` raises the first one instead.
 
     Raises:
         FileNotFoundError: the root, a required index file, or every sequence is missing.
@@ -289,23 +329,32 @@ def load_benchmark(benchmark, root):
     # got10k's classes print() warnings; keep them out of stdout, in the debug log.
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        dataset, missing = _build_dataset(benchmark, root)
+        dataset, missing = _build_dataset(benchmark, root, strict)
     if captured.getvalue().strip():
         logger.debug("got10k says:\n%s", captured.getvalue())
     if missing:
         logger.warning("%s: %d sequence(s) missing under %s (e.g. %s); they are not evaluated",
                        benchmark, len(missing), root, ", ".join(missing[:5]))
-    if len(dataset.seq_names) == 0:
+    if len(dataset.seq_names) == 0 and not getattr(dataset, "load_failures", None):
         raise _missing_root_error(benchmark, root, f"no sequence found under {root!r}")
     return dataset, missing
 
 
-def _build_dataset(benchmark, root):
+def _build_dataset(benchmark, root, strict=False):
     if benchmark == "folder":
         # Imported lazily: guided_tracking.data pulls in the detectron2 data stack.
         from guided_tracking.data.datasets import load_folder
 
-        return _FolderDataset(load_folder(root)), []
+        if strict:
+            return _FolderDataset(load_folder(root)), []
+        errors = []
+        try:
+            sequences = load_folder(root, errors=errors)
+        except FileNotFoundError:
+            if not errors:
+                raise
+            sequences = []
+        return _FolderDataset(sequences, _failures_by_sequence(errors, root)), []
     if benchmark in ("otb2013", "otb2015"):
         version = int(benchmark[3:])
         dataset = _OTB(root, version, download=False)
@@ -337,11 +386,13 @@ def _result_paths(result_dir, seq_name, got10k_layout):
             "times": os.path.join(seq_dir, f"{seq_name}_time.txt"),
             # Not matched by got10k's "<seq>_[0-9]*.txt" repetition glob.
             "confidence": os.path.join(seq_dir, f"{seq_name}_confidence.txt"),
+            "unreadable": os.path.join(seq_dir, f"{seq_name}_unreadable.txt"),
         }
     return {
         "boxes": os.path.join(result_dir, f"{seq_name}.txt"),
         "times": os.path.join(result_dir, "times", f"{seq_name}_time.txt"),
         "confidence": os.path.join(result_dir, f"{seq_name}_confidence.txt"),
+        "unreadable": os.path.join(result_dir, "unreadable", f"{seq_name}_unreadable.txt"),
     }
 
 
@@ -350,25 +401,40 @@ def _is_complete(paths, num_frames):
             and count_rows(paths["times"], 1) == num_frames)
 
 
-def _write_results(paths, boxes_xywh, times_s, confidences):
+def _write_results(paths, boxes_xywh, times_s, confidences, unreadable_frame_ids=()):
     # The box file is written last: it is what marks a sequence as done.
     atomic_savetxt(paths["times"], times_s, fmt="%.8f")
     if confidences is not None:
         atomic_savetxt(paths["confidence"], confidences, fmt="%.5f")
+    if unreadable_frame_ids:  # 1-based frame numbers, one per line
+        atomic_savetxt(paths["unreadable"], np.asarray(unreadable_frame_ids) + 1, fmt="%d")
+    elif os.path.exists(paths["unreadable"]):
+        os.remove(paths["unreadable"])
     atomic_savetxt(paths["boxes"], boxes_xywh, fmt="%.3f", delimiter=",")
+
+
+def _read_unreadable(paths):
+    """1-based numbers of the frames that could not be read, [] when none."""
+    if not os.path.isfile(paths["unreadable"]):
+        return []
+    return [int(v) for v in np.atleast_1d(np.loadtxt(paths["unreadable"], dtype=np.int64))]
 
 
 # ---------------------------------------------------------------------------
 # Tracking
 # ---------------------------------------------------------------------------
-def track_sequence(tracker, img_files, init_box_xywh, frame_callback=None):
+def track_sequence(tracker, img_files, init_box_xywh, frame_callback=None, unreadable_frames=None):
     """One-pass evaluation of ``tracker`` on one sequence (same protocol as got10k's ``Tracker.track``).
 
     Args:
         tracker: a got10k ``Tracker``.
         img_files (list[str]): frame paths.
         init_box_xywh: (4,) first-frame box.
-        frame_callback: optional ``f(frame_id, image, box_xywh)`` called after every frame.
+        frame_callback: optional ``f(frame_id, image, box_xywh)`` called after every frame
+            (``image`` None for a frame that could not be read).
+        unreadable_frames: optional list receiving the 0-based ids of frames that could
+            not be read: the tracker skips them, the previous box is kept and the
+            confidence is NaN. An unreadable first frame raises FrameReadError.
 
     Returns:
         boxes_xywh (N, 4), times_s (N,) (time of ``init``/``update`` only, not of reading
@@ -381,7 +447,19 @@ def track_sequence(tracker, img_files, init_box_xywh, frame_callback=None):
     confidences = np.full(num_frames, np.nan)
     has_confidence = False
     for frame_id, img_file in enumerate(img_files):
-        image = load_rgb_frame(img_file)
+        try:
+            image = load_rgb_frame(img_file)
+        except FrameReadError as e:
+            if frame_id == 0:
+                raise
+            logger.warning("%s (frame %d): keeping the previous box", e, frame_id + 1)
+            boxes_xywh[frame_id] = box_xywh
+            has_confidence = True  # NaN marks the frame in the confidence file
+            if unreadable_frames is not None:
+                unreadable_frames.append(frame_id)
+            if frame_callback is not None:
+                frame_callback(frame_id, None, box_xywh)
+            continue
         start = time.perf_counter()
         if frame_id == 0:
             tracker.init(image, init_box_xywh.copy())
@@ -423,6 +501,8 @@ def _visualizer(visualize_dir, seq_name, anno_xywh):
     os.makedirs(seq_dir, exist_ok=True)
 
     def callback(frame_id, image, box_xywh):
+        if image is None:  # unreadable frame: nothing to draw on
+            return
         frame_bgr = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
         if anno_xywh is not None and frame_id < len(anno_xywh) and np.all(np.isfinite(anno_xywh[frame_id])):
             draw_box(frame_bgr, anno_xywh[frame_id], color=(0, 255, 0))
@@ -436,7 +516,7 @@ def _run_tasks(tracker_factory, device, tasks, visualize_dir, emit):
     """Track ``tasks`` one after the other with a single tracker; report through ``emit``.
 
     ``emit(kind, *payload)`` receives ("frames", n), ("done", seq_name) and
-    ("failed", seq_name, traceback_text). A failing sequence does not stop the others.
+    ("failed", seq_name, reason, traceback_text). A failing sequence does not stop the others.
     """
     tracker = None
     for task_id, task in enumerate(tasks):
@@ -445,24 +525,25 @@ def _run_tasks(tracker_factory, device, tasks, visualize_dir, emit):
             if tracker is None:
                 try:
                     tracker = _build_tracker(tracker_factory, device)
-                except Exception:
+                except Exception as e:
                     # Without a tracker nothing else can run: fail the remaining sequences at once.
-                    text = "Building the tracker failed:\n" + traceback.format_exc()
+                    reason, text = "Building the tracker failed: " + _reason(e), traceback.format_exc()
                     for remaining in tasks[task_id:]:
-                        emit("failed", remaining["seq_name"], text)
+                        emit("failed", remaining["seq_name"], reason, text)
                     return
             progress = _FrameCounter(emit)
             callbacks = [progress]
             if visualize_dir is not None:
                 callbacks.append(_visualizer(visualize_dir, seq_name, task.get("anno_xywh")))
+            unreadable = []
             boxes_xywh, times_s, confidences = track_sequence(
                 tracker, task["img_files"], task["init_box_xywh"],
-                frame_callback=lambda *args: [cb(*args) for cb in callbacks])
+                frame_callback=lambda *args: [cb(*args) for cb in callbacks], unreadable_frames=unreadable)
             progress.flush()
-            _write_results(task["paths"], boxes_xywh, times_s, confidences)
+            _write_results(task["paths"], boxes_xywh, times_s, confidences, unreadable)
             emit("done", seq_name)
-        except Exception:
-            emit("failed", seq_name, traceback.format_exc())
+        except Exception as e:
+            emit("failed", seq_name, _reason(e), traceback.format_exc())
 
 
 class _FrameCounter:
@@ -513,16 +594,19 @@ def _split_tasks(tasks, num_chunks):
 
 
 def _run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir, description):
-    """Track ``tasks``; returns ``{seq_name: traceback_text}`` of the failed ones."""
+    """Track ``tasks``; returns ``{seq_name: reason}`` of the failed ones."""
     failures = {}
     total_frames = sum(len(t["img_files"]) for t in tasks)
-    with tqdm(total=total_frames, unit="frame", desc=description, dynamic_ncols=True) as progress_bar:
+    with progress_bar(total_frames, description) as progress:
         def handle(kind, *payload):
             if kind == "frames":
-                progress_bar.update(payload[0])
+                progress.update(payload[0])
             elif kind == "failed":
-                failures[payload[0]] = payload[1]
-                logger.error("Sequence %s failed:\n%s", payload[0], payload[1])
+                seq_name, reason = payload[0], payload[1]
+                failures[seq_name] = reason
+                logger.error("Sequence %s failed: %s", seq_name, reason)
+                if len(payload) > 2:  # the traceback: for --debug, not for the user
+                    logger.debug("Sequence %s failed:\n%s", seq_name, payload[2])
 
         num_workers = min(num_workers, len(tasks))
         if num_workers <= 1:
@@ -532,6 +616,45 @@ def _run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir, de
         else:
             _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle)
     return failures
+
+
+class _LineProgress:
+    """Progress for a log file or a pipe: one line every ``interval_s`` seconds
+    (frames done, frames/s, ETA) and one at the end, instead of a bar's hundreds
+    of carriage-return updates."""
+
+    def __init__(self, total, description, interval_s=30.0):
+        self.total, self.description, self.interval_s = total, description, interval_s
+        self.done, self.start = 0, time.monotonic()
+        self.last = self.start
+
+    def update(self, n):
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.interval_s:
+            self.last = now
+            self._line(now)
+
+    def _line(self, now):
+        rate = self.done / max(now - self.start, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        eta_text = f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "?"
+        logger.info(f"{self.description}: {self.done}/{self.total} frames ({100 * self.done / max(self.total, 1):.0f} %), "
+                    f"{rate:.1f} frames/s, ETA {eta_text}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._line(time.monotonic())
+
+
+def progress_bar(total, description):
+    """A live tqdm bar on a terminal; periodic log lines on a pipe or file
+    (``GUIDED_TRACKING_PROGRESS_S`` sets their interval, default 30 s)."""
+    if sys.stderr.isatty():
+        return tqdm(total=total, unit="frame", desc=description, dynamic_ncols=True)
+    return _LineProgress(total, description, float(os.environ.get("GUIDED_TRACKING_PROGRESS_S", 30)))
 
 
 def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle):
@@ -569,7 +692,7 @@ def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir,
                             running.discard(i)
                             for seq_name in sorted(unfinished[i]):
                                 handle("failed", seq_name,
-                                       f"Worker process {i} died (exit code {processes[i].exitcode}) "
+                                       f"worker process {i} died (exit code {processes[i].exitcode}) "
                                        "before finishing this sequence")
                 continue
             _dispatch(message, handle, unfinished, running)
@@ -762,7 +885,7 @@ def _evaluate(benchmark, dataset, seq_names, results_root, reports_root, tracker
 # Entry point
 # ---------------------------------------------------------------------------
 def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, num_workers=1, devices=None,
-                  visualize=False) -> dict:
+                  visualize=False, strict=False, attributes=None) -> dict:
     """Track every sequence of ``benchmark`` and evaluate the results with got10k.
 
     Args:
@@ -775,10 +898,18 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         num_workers (int): processes tracking sequences in parallel (spawn context).
         devices (list[str] | None): e.g. ``["cuda:0", "cuda:1"]``; worker i uses ``devices[i % len]``.
         visualize (bool): write annotated frames to ``output_dir/visualize/<benchmark>/<tracker_name>/``.
+        strict (bool): stop at the first defect found while loading (default: list each
+            sequence that cannot be loaded and track the others).
+        attributes: per-sequence attribute labels (a CSV path, UAV123's ``att`` folder or
+            ``{seq: {attr, ...}}``; see ``reports.load_attributes``); default: the labels
+            the benchmark ships (UAV123). Adds ``"attributes"`` to the report.
 
     Sequences whose result files are already complete are not tracked again (the
-    factory is not even called when nothing is pending). A sequence that raises is
-    logged and listed under ``"failed"``; the others still run.
+    factory is not even called when nothing is pending). A sequence that cannot be
+    loaded or tracked is listed under ``"failed"`` and, with the reason in one line
+    (file and line where it is the data's fault), under ``"failures"``; the others
+    still run. A frame that cannot be read mid-sequence keeps the previous box
+    (confidence NaN) and is listed under ``"unreadable_frames"`` (1-based numbers).
 
     Returns:
         The report (also written to ``reports/<benchmark>/<tracker_name>/report.json``)::
@@ -786,7 +917,8 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
             {"benchmark", "tracker",
              "overall": {"auc", "precision_20", "op50", "op75", "fps"[, "norm_precision"]},
              "sequences": {seq_name: {same keys}},
-             "failed": [seq_name, ...], "missing": [...], "curves": {"success", "precision"[, ...]},
+             "failed": [seq_name, ...], "failures": {seq_name: reason}, "missing": [...],
+             "unreadable_frames": {seq_name: [frame numbers]}, "curves": {"success", "precision"[, ...]},
              "plots": [png paths], "submission": zip path (got10k_test only)}
 
         ``overall`` is None when nothing could be scored (and for got10k_test, whose
@@ -798,7 +930,7 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         raise ValueError(f"tracker_name must be a plain folder name, got {tracker_name!r}")
     if devices is not None and len(devices) == 0:
         devices = None
-    dataset, missing = load_benchmark(benchmark, root)
+    dataset, missing = load_benchmark(benchmark, root, strict=strict)
     output_dir = os.path.abspath(os.fspath(output_dir))
     results_root = os.path.join(output_dir, "results", benchmark)
     reports_root = os.path.join(output_dir, "reports", benchmark)
@@ -806,14 +938,16 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
     report_dir = os.path.join(reports_root, tracker_name)
     visualize_dir = os.path.join(output_dir, "visualize", benchmark, tracker_name) if visualize else None
 
-    failures = {}
+    failures = dict(getattr(dataset, "load_failures", {}))  # sequence -> one line
     tasks, num_complete = [], 0
     for seq_name in dataset.seq_names:
         try:
             task = _make_task(dataset, seq_name, result_dir, benchmark in _GOT10K_LAYOUT, visualize)
-        except Exception:
-            failures[seq_name] = f"Loading the sequence failed:\n{traceback.format_exc()}"
-            logger.error("Sequence %s failed:\n%s", seq_name, failures[seq_name])
+        except Exception as e:
+            if strict:
+                raise
+            failures[seq_name] = _reason(e)
+            logger.debug("Loading %s failed:\n%s", seq_name, traceback.format_exc())
             continue
         if _is_complete(task["paths"], len(task["img_files"])):
             num_complete += 1
@@ -825,6 +959,9 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         failures.update(_run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir,
                                      f"{tracker_name} on {benchmark}"))
 
+    if strict and failures:
+        raise RuntimeError(f"{len(failures)} sequence(s) failed (--strict): " +
+                           "; ".join(f"{k}: {v}" for k, v in sorted(failures.items())))
     scored = [name for name in dataset.seq_names if name not in failures]
     report = {"benchmark": benchmark, "tracker": tracker_name}
     if scored:
@@ -832,17 +969,44 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
     else:
         report.update({"overall": None, "sequences": {}, "curves": {}})
     report["failed"] = sorted(failures)
+    report["failures"] = {k: failures[k] for k in sorted(failures)}
+    report["unreadable_frames"] = {k: v for k in scored if (v := _read_unreadable(
+        _result_paths(result_dir, k, benchmark in _GOT10K_LAYOUT)))}
     report["missing"] = list(missing)
+    source = attributes if attributes is not None else default_attribute_source(benchmark, root)
+    if source and report["overall"]:
+        report["attributes"] = attribute_report(report, load_attributes(source) if isinstance(source, str)
+                                                else source)
     report["plots"] = plot_curves([report], report_dir) if report["overall"] else []
     atomic_write_json(os.path.join(report_dir, "report.json"), report)
     if report["overall"]:
         print_table({tracker_name: report})
+    if report.get("attributes"):
+        print(f"\n{tracker_name} on {benchmark}, per attribute:\n" + format_attribute_table(report["attributes"]))
     if report.get("submission"):
         logger.info("GOT-10k test submission archive: %s (upload it to http://got-10k.aitestunion.com/)",
                     report["submission"])
+    for seq_name, frames in report["unreadable_frames"].items():
+        logger.warning("%s: %d frame(s) could not be read (previous box kept): %s", seq_name, len(frames),
+                       ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else ""))
     if failures:
-        logger.error("%d sequence(s) failed: %s", len(failures), ", ".join(sorted(failures)))
+        logger.error("%d of %d sequence(s) could not be tracked:\n%s", len(failures), len(failures) + len(scored),
+                     "\n".join(f"  {k}: {v}" for k, v in sorted(failures.items())))
     return report
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a failed sequence: the message of the data's fault, else type + message."""
+    from guided_tracking.data.datasets import DatasetFormatError
+
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, (DatasetFormatError, FileNotFoundError, FrameReadError, InitBoxError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+class InitBoxError(ValueError):
+    """A sequence's first box cannot start tracking (NaN, zero size, outside the frame)."""
 
 
 def _make_task(dataset, seq_name, result_dir, got10k_layout, visualize):
@@ -850,8 +1014,13 @@ def _make_task(dataset, seq_name, result_dir, got10k_layout, visualize):
     img_files, anno = list(item[0]), np.asarray(item[1], dtype=np.float64).reshape(-1, 4)
     if len(img_files) == 0:
         raise FileNotFoundError(f"No frame found for sequence {seq_name!r}")
-    if not np.all(np.isfinite(anno[0])):
-        raise ValueError(f"Sequence {seq_name!r} has no valid first-frame box: {anno[0]}")
+    problem = dataset.init_box_problem(seq_name) if hasattr(dataset, "init_box_problem") else None
+    if problem is None and not np.all(np.isfinite(anno[0])):
+        problem = f"sequence {seq_name!r}: the first box {anno[0].tolist()} has NaN values"
+    elif problem is None and (anno[0][2] <= 0 or anno[0][3] <= 0):
+        problem = f"sequence {seq_name!r}: the first box {anno[0].tolist()} has zero width or height"
+    if problem:
+        raise InitBoxError(problem)
     task = {
         "seq_name": seq_name,
         "img_files": img_files,

@@ -1,0 +1,127 @@
+"""Reports built on ``run_benchmark``'s per-sequence scores: per-attribute
+success/precision, and mean ± std over repeated runs (``track_net.py --runs K``).
+
+Attribute labels come from a CSV the user gives (any benchmark) or, for UAV123,
+from the ``anno/UAV123/att/<seq>.txt`` files the benchmark ships (one line of 12
+0/1 flags in the order of the UAV123 paper's attribute table).
+"""
+import csv
+import glob
+import math
+import os
+import statistics
+from typing import Dict, Iterable, List, Optional, Set
+
+__all__ = ["UAV123_ATTRIBUTES", "attribute_report", "load_attributes", "runs_report", "format_attribute_table",
+           "format_runs_table"]
+
+# UAV123 (Mueller et al., ECCV 2016), Table 1 order, as in anno/UAV123/att/*.txt.
+UAV123_ATTRIBUTES = ("SV", "ARC", "LR", "FM", "FOC", "POC", "OV", "BC", "IV", "VC", "CM", "SOB")
+_METRICS = ("auc", "precision_20", "op50", "op75")
+
+
+def load_attributes(path: str) -> Dict[str, Set[str]]:
+    """{sequence: {attribute, ...}} from a CSV file or a UAV123 ``att`` folder.
+
+    CSV, either ``sequence,attributes`` with attributes separated by ``;`` or
+    spaces (``Basketball,IV;OCC;DEF``), or a header ``sequence,IV,SV,...`` and
+    0/1 per column. A folder: UAV123's ``att/<seq>.txt`` files.
+    """
+    if os.path.isdir(path):
+        return _load_uav123_att(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--attributes {path}: no such file or folder")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise ValueError(f"{path}: empty attribute file")
+    header = [c.strip() for c in rows[0]]
+    labels: Dict[str, Set[str]] = {}
+    flags = len(header) > 2 and all(c.strip() in ("0", "1") for r in rows[1:] for c in r[1:])
+    for line, row in enumerate(rows[1:] if flags else rows, start=2 if flags else 1):
+        name = row[0].strip()
+        if not name or (not flags and line == 1 and name.lower() in ("sequence", "seq", "name")):
+            continue
+        if flags:
+            if len(row) != len(header):
+                raise ValueError(f"{path}:{line}: {len(row)} columns, the header has {len(header)}")
+            labels[name] = {a for a, v in zip(header[1:], row[1:]) if v.strip() == "1"}
+        else:
+            labels[name] = {a for cell in row[1:] for a in cell.replace(";", " ").split()}
+    return labels
+
+
+def _load_uav123_att(folder: str) -> Dict[str, Set[str]]:
+    labels = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.txt"))):
+        with open(path, encoding="utf-8-sig") as f:
+            values = f.read().replace(",", " ").split()
+        if len(values) != len(UAV123_ATTRIBUTES) or any(v not in ("0", "1") for v in values):
+            raise ValueError(f"{path}:1: expected {len(UAV123_ATTRIBUTES)} 0/1 flags "
+                             f"({', '.join(UAV123_ATTRIBUTES)}), got {' '.join(values)!r}")
+        labels[os.path.splitext(os.path.basename(path))[0]] = {
+            a for a, v in zip(UAV123_ATTRIBUTES, values) if v == "1"}
+    if not labels:
+        raise FileNotFoundError(f"{folder}: no attribute file (<sequence>.txt)")
+    return labels
+
+
+def default_attribute_source(benchmark: str, root: str) -> Optional[str]:
+    """The labels a benchmark ships under its root, if any (UAV123's att folder)."""
+    if benchmark == "uav123":
+        folder = os.path.join(root, "anno", "UAV123", "att")
+        return folder if os.path.isdir(folder) else None
+    return None
+
+
+def attribute_report(report: dict, labels: Dict[str, Set[str]]) -> Dict[str, dict]:
+    """{attribute: {"sequences": n, metric: mean over its sequences}} for every
+    attribute with a scored sequence (the mean of per-sequence scores, as the
+    overall numbers of the OTB/UAV123 protocol)."""
+    scored = report.get("sequences") or {}
+    out = {}
+    for attribute in sorted({a for s in labels.values() for a in s}):
+        names = [n for n, attrs in labels.items() if attribute in attrs and n in scored]
+        if names:
+            out[attribute] = {"sequences": len(names)}
+            for metric in _METRICS:
+                values = [scored[n][metric] for n in names if scored[n].get(metric) is not None]
+                out[attribute][metric] = statistics.fmean(values) if values else None
+    return out
+
+
+def runs_report(reports: List[dict]) -> dict:
+    """Mean ± std over K runs of the same tracker: overall metrics and per-sequence AUC."""
+    def stats(values: Iterable[float]) -> dict:
+        values = [v for v in values if v is not None and math.isfinite(v)]
+        if not values:
+            return {"mean": None, "std": None, "values": []}
+        return {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "values": values}
+
+    overall = [r["overall"] for r in reports if r.get("overall")]
+    names = sorted(set.intersection(*[set(r.get("sequences", {})) for r in reports])) if reports else []
+    return {
+        "runs": len(reports),
+        "overall": {m: stats(o.get(m) for o in overall) for m in _METRICS + ("fps",)},
+        "sequences": {n: stats(r["sequences"][n]["auc"] for r in reports) for n in names},
+    }
+
+
+def format_attribute_table(by_attribute: Dict[str, dict]) -> str:
+    lines = ["| attribute | sequences | AUC | P@20 | OP50 | OP75 |", "|---|---|---|---|---|---|"]
+    for attribute, row in by_attribute.items():
+        cells = [f"{row[m]:.3f}" if row.get(m) is not None else "-" for m in _METRICS]
+        lines.append(f"| {attribute} | {row['sequences']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_runs_table(name: str, summary: dict) -> str:
+    o = summary["overall"]
+    cells = [f"{o[m]['mean']:.3f} ± {o[m]['std']:.3f}" if o[m]["mean"] is not None else "-" for m in _METRICS]
+    spread = sorted(summary["sequences"].items(), key=lambda kv: -(kv[1]["std"] or 0))[:5]
+    return "\n".join([
+        f"{name}: {summary['runs']} runs (mean ± std)",
+        "| AUC | P@20 | OP50 | OP75 |", "|---|---|---|---|", "| " + " | ".join(cells) + " |",
+        "sequences that vary most between runs (AUC std): " +
+        ", ".join(f"{n} {s['std']:.3f}" for n, s in spread if s["std"]),
+    ])
