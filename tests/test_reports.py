@@ -82,3 +82,15 @@ def test_benchmark_report_has_attributes_and_track_net_runs(tmp_path):
     report = json.loads((reports / "Still-run1" / "report.json").read_text())
     assert set(report["attributes"]) == {"IV", "OCC"} and report["attributes"]["IV"]["sequences"] == 2
     assert "per attribute" in run.stdout and "2 runs (mean ± std)" in run.stdout
+
+
+def test_lasot_occlusion_and_out_of_view_flags_become_attributes(tmp_path):
+    from guided_tracking.evaluation.reports import default_attribute_source
+
+    for seq, occ, ov in (("cat-1", "0,0,1,0", "0,0,0,0"), ("cat-2", "0,0,0,0", "0,1,1,0"), ("dog-3", "0,0", "0,0")):
+        d = tmp_path / seq.split("-")[0] / seq
+        d.mkdir(parents=True)
+        (d / "full_occlusion.txt").write_text(occ)
+        (d / "out_of_view.txt").write_text(ov)
+    assert default_attribute_source("lasot", str(tmp_path)) == {"cat-1": {"FOC"}, "cat-2": {"OV"}, "dog-3": set()}
+    assert default_attribute_source("otb2015", str(tmp_path)) is None

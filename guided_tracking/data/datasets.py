@@ -632,6 +632,14 @@ def _otb_anno_files(seq_dir: str, pattern: str = "groundtruth*.txt") -> List[str
     return files
 
 
+def _no_annotation_error(seq_dir: str, pattern: str, hint: str) -> Exception:
+    """An empty annotation file is reported as empty, a missing one as missing."""
+    empty = sorted(glob.glob(os.path.join(seq_dir, pattern)))
+    if empty:
+        return _format_error(empty[0], None, "empty annotation file (one x,y,w,h box per frame expected)")
+    return FileNotFoundError(f"{os.path.join(seq_dir, 'groundtruth_rect.txt')}: file not found. Expected layout: {hint}")
+
+
 def _otb_targets(seq_dir: str, anno_files: List[str]) -> List[Tuple[str, str]]:
     """(seq_name, anno_file) per target: several annotation files in one folder
     (Jogging, Skating2) become ``Jogging.1``, ``Jogging.2`` (got10k's naming)."""
@@ -659,8 +667,7 @@ def _load_otb_folder(seq_dir: str, problems: _Problems) -> List[dict]:
     """All targets of one OTB sequence folder."""
     anno_files = _otb_anno_files(seq_dir)
     if not anno_files:
-        problems.add(FileNotFoundError(
-            f"{os.path.join(seq_dir, 'groundtruth_rect.txt')}: file not found. Expected layout: {_OTB_HINT}"))
+        problems.add(_no_annotation_error(seq_dir, "groundtruth*.txt", _OTB_HINT))
         return []
     img_dir = os.path.join(seq_dir, "img")
     if not os.path.isdir(img_dir):
@@ -942,12 +949,7 @@ def _load_folder_sequence(seq_dir: str, layout: str, problems: _Problems) -> Lis
     frame_dir = os.path.join(seq_dir, "img") if layout == "otb" else seq_dir
     anno_files = _otb_anno_files(seq_dir, "groundtruth_rect*.txt") or _otb_anno_files(seq_dir, "groundtruth.txt")
     if not anno_files:
-        empty = sorted(glob.glob(os.path.join(seq_dir, "groundtruth_rect*.txt")))
-        if empty:  # present but blank: say so, not "not found"
-            problems.add(_format_error(empty[0], None, "empty annotation file (one x,y,w,h box per frame expected)"))
-        else:
-            problems.add(FileNotFoundError(
-                f"{os.path.join(seq_dir, 'groundtruth_rect.txt')}: file not found. Expected layout: {_FOLDER_HINT}"))
+        problems.add(_no_annotation_error(seq_dir, "groundtruth_rect*.txt", _FOLDER_HINT))
         return []
     # Sequences exported from UAV123 keep its NaN lines for absent targets.
     return _load_each(

@@ -1,19 +1,20 @@
 """Reports built on ``run_benchmark``'s per-sequence scores: per-attribute
 success/precision, and mean ± std over repeated runs (``track_net.py --runs K``).
 
-Attribute labels come from a CSV the user gives (any benchmark) or, for UAV123,
-from the ``anno/UAV123/att/<seq>.txt`` files the benchmark ships (one line of 12
-0/1 flags in the order of the UAV123 paper's attribute table).
+Attribute labels come from a CSV the user gives (any benchmark), or from what a
+benchmark ships: UAV123's ``anno/UAV123/att/<seq>.txt`` (one line of 12 0/1 flags
+in the order of the UAV123 paper's attribute table) and LaSOT's per-frame
+full-occlusion / out-of-view flags (sequence attributes FOC / OV).
 """
 import csv
 import glob
 import math
 import os
 import statistics
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Set
 
-__all__ = ["UAV123_ATTRIBUTES", "attribute_report", "load_attributes", "runs_report", "format_attribute_table",
-           "format_runs_table"]
+__all__ = ["UAV123_ATTRIBUTES", "attribute_report", "default_attribute_source", "format_attribute_table",
+           "format_runs_table", "lasot_flag_attributes", "load_attributes", "runs_report"]
 
 # UAV123 (Mueller et al., ECCV 2016), Table 1 order, as in anno/UAV123/att/*.txt.
 UAV123_ATTRIBUTES = ("SV", "ARC", "LR", "FM", "FOC", "POC", "OV", "BC", "IV", "VC", "CM", "SOB")
@@ -66,12 +67,34 @@ def _load_uav123_att(folder: str) -> Dict[str, Set[str]]:
     return labels
 
 
-def default_attribute_source(benchmark: str, root: str) -> Optional[str]:
-    """The labels a benchmark ships under its root, if any (UAV123's att folder)."""
+def default_attribute_source(benchmark: str, root: str):
+    """The labels a benchmark ships under its root, if any: UAV123's att folder (a
+    path), or LaSOT's per-frame ``full_occlusion.txt`` / ``out_of_view.txt`` flags
+    turned into the sequence attributes FOC / OV (a dict); else None."""
     if benchmark == "uav123":
         folder = os.path.join(root, "anno", "UAV123", "att")
         return folder if os.path.isdir(folder) else None
+    if benchmark == "lasot":
+        return lasot_flag_attributes(root) or None
     return None
+
+
+def lasot_flag_attributes(root: str) -> Dict[str, Set[str]]:
+    """{sequence: {"FOC", "OV"} subset}: a LaSOT sequence has the attribute when any
+    frame is flagged in ``<root>/<class>/<seq>/full_occlusion.txt`` / ``out_of_view.txt``
+    (the only attribute labels LaSOT ships in its folders)."""
+    labels = {}
+    for flags_file in sorted(glob.glob(os.path.join(root, "*", "*", "full_occlusion.txt"))):
+        seq_dir = os.path.dirname(flags_file)
+        attrs = set()
+        for file_name, attribute in (("full_occlusion.txt", "FOC"), ("out_of_view.txt", "OV")):
+            path = os.path.join(seq_dir, file_name)
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8-sig") as f:
+                    if "1" in f.read().replace(",", " ").split():
+                        attrs.add(attribute)
+        labels[os.path.basename(seq_dir)] = attrs
+    return labels
 
 
 def attribute_report(report: dict, labels: Dict[str, Set[str]]) -> Dict[str, dict]:
