@@ -8,9 +8,11 @@ full-occlusion / out-of-view flags (sequence attributes FOC / OV).
 """
 import csv
 import glob
+import json
 import math
 import os
 import statistics
+import sys
 from typing import Dict, Iterable, List, Set
 
 __all__ = ["UAV123_ATTRIBUTES", "attribute_report", "default_attribute_source", "format_attribute_table",
@@ -148,3 +150,58 @@ def format_runs_table(name: str, summary: dict) -> str:
         "sequences that vary most between runs (AUC std): " +
         ", ".join(f"{n} {s['std']:.3f}" for n, s in spread if s["std"]),
     ])
+
+
+# ---------------------------------------------------------------- report files and tables
+def load_report(report):
+    """A report dict from a ``report.json`` path (dicts are returned as they are)."""
+    if isinstance(report, dict):
+        return report
+    with open(report) as f:
+        return json.load(f)
+
+
+def _named_reports(reports):
+    if isinstance(reports, dict) and "overall" not in reports:
+        return {name: load_report(r) for name, r in reports.items()}
+    if isinstance(reports, (str, os.PathLike, dict)):
+        reports = [reports]
+    named = {}
+    for r in reports:
+        r = load_report(r)
+        named[r.get("tracker", f"tracker{len(named)}")] = r
+    return named
+
+
+_TABLE_COLUMNS = (("auc", "AUC"), ("precision_20", "P@20"), ("norm_precision", "NormP"),
+                  ("op50", "OP50"), ("op75", "OP75"), ("fps", "FPS"))
+
+
+def print_table(reports, per_sequence=False, file=None):
+    """Print (and return) a table comparing reports.
+
+    Args:
+        reports: ``{tracker_name: report_dict_or_path}`` or a list of reports/paths.
+        per_sequence (bool): print the AUC of every sequence for every tracker instead.
+    """
+    from tabulate import tabulate
+
+    named = _named_reports(reports)
+    if per_sequence:
+        seq_names = sorted({s for r in named.values() for s in r.get("sequences", {})})
+        rows = [[s] + [(r.get("sequences", {}).get(s) or {}).get("auc") for r in named.values()]
+                for s in seq_names]
+        text = tabulate(rows, headers=["AUC per sequence"] + list(named), tablefmt="pipe", floatfmt=".3f",
+                        missingval="-")
+    else:
+        keys = [(k, title) for k, title in _TABLE_COLUMNS
+                if any((r.get("overall") or {}).get(k) is not None for r in named.values())]
+        rows = []
+        for name, r in named.items():
+            overall = r.get("overall") or {}
+            rows.append([name, r.get("benchmark", "")] + [overall.get(k) for k, _ in keys]
+                        + [len(r.get("sequences", {})), len(r.get("failed", []))])
+        text = tabulate(rows, headers=["Tracker", "Benchmark"] + [t for _, t in keys] + ["Seqs", "Failed"],
+                        tablefmt="pipe", floatfmt=".3f", missingval="-")
+    print(text, file=file or sys.stdout)
+    return text

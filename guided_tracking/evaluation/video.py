@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .frames import load_rgb_frame  # gray / RGBA / 16-bit frames to 8-bit RGB
 from .io import atomic_write_text
 
 __all__ = ["parse_box_arg", "track_video", "draw_box", "IMAGE_EXTENSIONS"]
@@ -118,8 +119,6 @@ def _capture_frames(source, description):
 
 
 def _folder_frames(files):
-    from .benchmark import load_rgb_frame  # converts gray / RGBA / 16-bit frames to 8-bit RGB
-
     # OpenCV decodes straight to 8-bit BGR (gray, RGBA and 16-bit frames converted)
     # and faster than PIL + a colour conversion; EXIF orientation ignored, as PIL
     # (and so the benchmark path) does. What OpenCV cannot read goes through
