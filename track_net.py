@@ -30,7 +30,7 @@ from guided_tracking import get_guided_cfg
 from detectron2.utils.logger import setup_logger
 from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from guided_tracking.evaluation.benchmark import BENCHMARKS, plot_curves, print_table, run_benchmark
-from guided_tracking.evaluation.io import atomic_write_json
+from guided_tracking.io import atomic_write_json
 from guided_tracking.evaluation.reports import format_runs_table, runs_report
 from guided_tracking.evaluation.video import parse_box_arg, track_video
 from guided_tracking.model_zoo import get_reference_cfg

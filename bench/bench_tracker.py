@@ -448,7 +448,7 @@ def main(argv=None):
             for r in mem:
                 print("  " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     if args.json:
-        from guided_tracking.evaluation.io import atomic_write_text
+        from guided_tracking.io import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(results, indent=2))
     return 0

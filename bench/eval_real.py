@@ -40,7 +40,7 @@ from detectron2.utils.logger import setup_logger  # noqa: E402
 import guided_tracking  # noqa: E402,F401
 from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory  # noqa: E402
 from guided_tracking.evaluation.benchmark import load_benchmark, run_benchmark  # noqa: E402
-from guided_tracking.evaluation.io import atomic_write_json  # noqa: E402
+from guided_tracking.io import atomic_write_json  # noqa: E402
 from guided_tracking.evaluation.size_error import median_abs_log_area_ratio  # noqa: E402
 from guided_tracking.tracking.build import make_got10k_tracker  # noqa: E402
 

@@ -41,7 +41,7 @@ from detectron2.utils.logger import setup_logger  # noqa: E402
 
 from guided_tracking import get_guided_cfg  # noqa: E402
 from guided_tracking.data.build import ensure_synthetic_datasets  # noqa: E402
-from guided_tracking.evaluation.io import atomic_write_json  # noqa: E402
+from guided_tracking.io import atomic_write_json  # noqa: E402
 from guided_tracking.tracking.build import make_got10k_tracker  # noqa: E402
 
 # Paper Table 1 (SSD tracker, OTB-2013; OP = OP50), for reference only: other data.

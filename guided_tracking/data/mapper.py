@@ -6,7 +6,7 @@ target around a jittered centre, so the target is not always in the middle.
 """
 import copy
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
@@ -16,16 +16,12 @@ from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.structures import Boxes, Instances
 
+from ..boxes import xywh_to_xyxy
 from .crop import CropGeometry, exemplar_geometry, hflip_boxes, jitter_geometry, visible_fraction
 
 __all__ = ["TripletDatasetMapper", "color_jitter", "xywh_to_xyxy"]
 
 logger = logging.getLogger(__name__)
-
-
-def xywh_to_xyxy(box_xywh) -> np.ndarray:
-    x, y, w, h = (float(v) for v in box_xywh)
-    return np.array([x, y, x + w, y + h], dtype=np.float32)
 
 
 def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from .io import atomic_savetxt, count_rows
+from ..io import atomic_savetxt, count_rows
 
 
 def _result_paths(result_dir, seq_name, got10k_layout):

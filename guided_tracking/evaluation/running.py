@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..tracking.threads import available_cores, configure_threads
 from .frames import FrameReadError, load_rgb_frame
-from .io import atomic_write_json
+from ..io import atomic_write_json
 from .plotting import plot_curves
 from .reports import attribute_report, default_attribute_source, format_attribute_table, load_attributes, print_table
 from .results import _is_complete, _read_unreadable, _result_paths, _write_results

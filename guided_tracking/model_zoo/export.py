@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from ..evaluation.io import atomic_write_text
+from ..io import atomic_write_text
 from .reference import (REFERENCE_CONFIG, REFERENCE_DIR, REFERENCE_WEIGHTS, RUNTIME_KEYS, export_inference_checkpoint,
                         file_sha256)
 

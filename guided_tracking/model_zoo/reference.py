@@ -9,7 +9,7 @@ import tempfile
 
 import torch
 
-from ..evaluation.io import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 __all__ = ["REFERENCE_DIR", "REFERENCE_WEIGHTS", "REFERENCE_CARD", "REFERENCE_CONFIG", "RUNTIME_KEYS",
            "export_inference_checkpoint", "file_sha256", "get_reference_cfg", "load_model_card", "reference_fits"]

@@ -27,8 +27,6 @@ built by ``build_tracker`` has its frozen batch norm folded, TRACKER.FOLD_BN).
 """
 import collections
 import logging
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Tuple
 
@@ -40,7 +38,7 @@ from detectron2.config import configurable
 from detectron2.structures import ImageList
 
 from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry, target_side_px
-from ..data.mapper import xywh_to_xyxy
+from ..boxes import xywh_to_xyxy
 from ..modeling.guided_backbone import GuidedBackbone
 from ..modeling.maml import inner_loop
 from .anchored import anchored_update
