@@ -12,7 +12,7 @@ LAYER = {"compat": 0, "config": 0, "io": 0, "boxes": 0, "modeling": 1, "data": 2
          "model_zoo": 3, "evaluation": 4, "demo": 5}
 MAX_LINES = 500
 # One job each that does not split sensibly (see the issue-13 note):
-LONG_ONES = {"data/synthetic.py", "data/datasets.py"}
+LONG_ONES = {"data/synthetic.py"}
 
 
 def _modules():
