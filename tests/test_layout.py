@@ -11,8 +11,6 @@ PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 LAYER = {"compat": 0, "config": 0, "io": 0, "boxes": 0, "modeling": 1, "data": 2, "engine": 3, "tracking": 3,
          "model_zoo": 3, "evaluation": 4, "demo": 5}
 MAX_LINES = 500
-# One job each that does not split sensibly (see the issue-13 note):
-LONG_ONES = {"data/synthetic.py"}
 
 
 def _modules():
@@ -96,6 +94,5 @@ def test_modules_are_short_and_say_their_job(module):
     path, _ = _modules()[module]
     text = open(path, encoding="utf-8").read()
     rel = os.path.relpath(path, PACKAGE_DIR).replace(os.sep, "/")
-    if rel not in LONG_ONES:
-        assert text.count("\n") <= MAX_LINES, f"{rel}: {text.count(chr(10))} lines (> {MAX_LINES})"
+    assert text.count("\n") <= MAX_LINES, f"{rel}: {text.count(chr(10))} lines (> {MAX_LINES})"
     assert ast.get_docstring(ast.parse(text)), f"{rel}: no module docstring saying its job"
