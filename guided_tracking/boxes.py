@@ -10,7 +10,7 @@
   and reports are 1-based (``0001.jpg``, ``"unreadable_frames"``); frame *ids* in
   code are 0-based (``frame_id``).
 * Frames: the benchmark path reads any image file as 8-bit RGB
-  (``evaluation.frames.load_rgb_frame``), training reads through detectron2's
+  (``guided_tracking.frames.load_rgb_frame``), training reads through detectron2's
   ``read_image`` in INPUT.FORMAT, the video path reads BGR with OpenCV; the
   tracker takes either order (``frame_format``) and converts only its crops.
 """

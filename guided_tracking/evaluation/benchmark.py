@@ -1,7 +1,7 @@
 """One-pass evaluation (OPE) of any got10k ``Tracker`` on tracking benchmarks: the
 command line (``python -m guided_tracking.evaluation.benchmark``), the layouts and
-the output folder. The work is done, one job per module, by ``frames`` (reading
-frames), ``sequences`` (benchmark datasets), ``running`` (tracking, workers,
+the output folder. The work is done, one job per module, by
+``guided_tracking.frames`` (reading frames), ``sequences`` (benchmark datasets), ``running`` (tracking, workers,
 ``run_benchmark``), ``results`` (result files), ``scoring`` (got10k's metrics),
 ``reports`` (report files, tables, attributes, runs) and ``plotting``; their
 public names stay importable from here.
@@ -54,7 +54,7 @@ import importlib
 import logging
 import sys
 
-from .frames import FrameReadError, load_rgb_frame
+from ..frames import FrameReadError, load_rgb_frame
 from .plotting import plot_curves
 from .reports import load_report, print_table
 from .running import START_METHOD, run_benchmark, track_sequence  # noqa: F401  (START_METHOD: compat)

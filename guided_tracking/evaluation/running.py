@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..tracking.threads import available_cores, configure_threads
-from .frames import FrameReadError, load_rgb_frame
+from ..frames import FrameReadError, load_rgb_frame
 from ..io import atomic_write_json
 from .plotting import plot_curves
 from .reports import attribute_report, default_attribute_source, format_attribute_table, load_attributes, print_table

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .frames import load_rgb_frame  # gray / RGBA / 16-bit frames to 8-bit RGB
+from ..frames import load_rgb_frame  # gray / RGBA / 16-bit frames to 8-bit RGB
 from ..io import atomic_write_text
 
 __all__ = ["parse_box_arg", "track_video", "draw_box", "IMAGE_EXTENSIONS"]

@@ -1,5 +1,6 @@
-"""Reading benchmark frames: any image file as an 8-bit RGB ``PIL.Image``, or a
-``FrameReadError`` naming the file."""
+"""Reading frames: any image file (gray, palette, RGBA, CMYK, 16-bit) as an 8-bit
+RGB ``PIL.Image``, or a ``FrameReadError`` naming the file. The benchmark path and
+the video path's folders read frames through here (conventions: ``boxes.py``)."""
 import numpy as np
 from PIL import Image
 
