@@ -17,6 +17,7 @@ import traceback
 import numpy as np
 from tqdm import tqdm
 
+from ..data.datasets import DatasetFormatError
 from ..tracking.threads import available_cores, configure_threads
 from ..frames import FrameReadError, load_rgb_frame
 from ..io import atomic_write_json
@@ -454,8 +455,6 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
 
 def _reason(exc: BaseException) -> str:
     """One line for a failed sequence: the message of the data's fault, else type + message."""
-    from guided_tracking.data.datasets import DatasetFormatError
-
     text = (str(exc).strip().splitlines() or [""])[0]
     if isinstance(exc, (DatasetFormatError, FileNotFoundError, FrameReadError, InitBoxError)):
         return text

@@ -208,11 +208,11 @@ def localize(
     boxes = _as_float_tensor(boxes_xyxy).reshape(-1, 4)
     if boxes.shape[0] == 0:
         return None
-    pscore, p_sr = penalized_scores(boxes, scores, prev_size_wh, out_px, window_influence, sigma)
+    score = torch.as_tensor(scores, device=boxes.device).reshape(-1).to(boxes.dtype)
+    pscore, p_sr = penalized_scores(boxes, score, prev_size_wh, out_px, window_influence, sigma)
     best = torch.argmax(pscore)
     # One host transfer for everything about B* (each float()/.tolist() would be
     # a device synchronisation on a GPU).
-    score = torch.as_tensor(scores, device=boxes.device).reshape(-1).to(boxes.dtype)
     values = torch.cat([boxes[best], torch.stack([score[best], p_sr[best], pscore[best], best.to(boxes.dtype)])])
     *best_box, best_score, best_p_sr, best_pscore, best = values.tolist()
     best = int(best)
