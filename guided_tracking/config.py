@@ -155,6 +155,20 @@ def add_guided_tracking_config(cfg):
     # Still-image datasets (e.g. COCO boxes) in DATASETS.TRAIN become triplets
     # of augmented copies of one image.
     _C.DATALOADER.TRIPLET.IMAGE_AUGMENT_SHIFT = 0.3
+    # Negative triplets (the detector must learn that a look-alike is not the
+    # target, as SiamRPN++/DaSiamRPN do with ~20 % negative pairs): with this
+    # probability the query holds no target, so every anchor and ROI of it is
+    # background in the query loss. 0 = positives only (and no random draw).
+    _C.DATALOADER.TRIPLET.NEG_PROB = 0.0
+    # Weights of the negative kinds (data/sampler.py): a frame of another
+    # sequence ("negative"), of another sequence of the same object class
+    # ("same_class": GOT-10k/LaSOT/synthetic meta data, a folder's INDEX.tsv),
+    # the query frame cropped away from the target ("background").
+    _C.DATALOADER.TRIPLET.NEG_KIND_PROBS = [0.25, 0.5, 0.25]
+    # A "background" query is a search crop next to the target, holding none of
+    # it: its edge lies 0 to this many target sizes past the target's (uniform,
+    # in a random direction).
+    _C.DATALOADER.TRIPLET.BACKGROUND_MARGIN = 1.0
 
     # ---------------------------------------------------------------- solver
     # Paper 4.1: learning rate decays exponentially from BASE_LR (0.01) to

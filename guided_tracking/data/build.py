@@ -4,6 +4,7 @@ import os
 
 import torch.utils.data as torchdata
 
+from detectron2.config import configurable
 from detectron2.data import DatasetCatalog
 from detectron2.data.build import trivial_batch_collator, worker_init_reset_seed
 from detectron2.utils import comm
@@ -39,34 +40,53 @@ def ensure_datasets_registered(cfg):
         register_folder_dataset(*parse_folder_entry(entry))
 
 
-def build_triplet_train_loader(cfg, mapper=None, start_iter: int = 0):
-    """Infinite loader of lists of triplets (per-rank batch).
-
-    Sample k of the stream is a pure function of (SEED, k), so ``start_iter``
-    resumes the exact stream of an interrupted run.
-    """
+def _triplet_loader_from_config(cfg, mapper=None, start_iter: int = 0):
+    """cfg -> the arguments of ``build_triplet_train_loader`` (the one place its keys are read)."""
     ensure_datasets_registered(cfg)
     datasets = [DatasetCatalog.get(name) for name in cfg.DATASETS.TRAIN]
     for name, d in zip(cfg.DATASETS.TRAIN, datasets):
         logger.info(f"Training dataset {name}: {len(d)} sequences")
-    if mapper is None:
-        mapper = TripletDatasetMapper(cfg)
+    t = cfg.DATALOADER.TRIPLET
+    return {
+        "datasets": datasets,
+        "mapper": TripletDatasetMapper(cfg) if mapper is None else mapper,
+        "total_batch_size": cfg.SOLVER.IMS_PER_BATCH,
+        "probs": t.DATASET_PROBS,
+        "max_gap": t.MAX_GAP,
+        "neg_prob": t.NEG_PROB,
+        "neg_kind_probs": t.NEG_KIND_PROBS,
+        "seed": cfg.SEED if cfg.SEED >= 0 else 0,
+        "num_workers": cfg.DATALOADER.NUM_WORKERS,
+        "start_iter": start_iter,
+    }
+
+
+@configurable(from_config=_triplet_loader_from_config)
+def build_triplet_train_loader(datasets, *, mapper, total_batch_size: int, probs=(), max_gap: int = 100,
+                               neg_prob: float = 0.0, neg_kind_probs=(1.0, 0.0, 0.0), seed: int = 0,
+                               num_workers: int = 0, start_iter: int = 0):
+    """Infinite loader of lists of triplets (per-rank batch).
+
+    ``build_triplet_train_loader(cfg, mapper=None, start_iter=0)`` reads the
+    DATASETS / DATALOADER.TRIPLET keys; the arguments can also be given directly
+    (``datasets``: one list of records per training set).
+    Sample k of the stream is a pure function of (seed, k), so ``start_iter``
+    resumes the exact stream of an interrupted run.
+    """
     world_size = comm.get_world_size()
-    total_batch = cfg.SOLVER.IMS_PER_BATCH
-    if total_batch % world_size:
-        raise ValueError(f"SOLVER.IMS_PER_BATCH ({total_batch}) must be divisible by the number of processes "
+    if total_batch_size % world_size:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH ({total_batch_size}) must be divisible by the number of processes "
                          f"({world_size})")
-    seed = cfg.SEED if cfg.SEED >= 0 else 0
-    dataset = TripletDataset(datasets, mapper, probs=cfg.DATALOADER.TRIPLET.DATASET_PROBS,
-                             max_gap=cfg.DATALOADER.TRIPLET.MAX_GAP, seed=seed)
-    per_rank = total_batch // world_size
+    dataset = TripletDataset(datasets, mapper, probs=probs, max_gap=max_gap, seed=seed, neg_prob=neg_prob,
+                             neg_kind_probs=neg_kind_probs)
+    per_rank = total_batch_size // world_size
     # Map-style dataset + batch sampler (not detectron2's iterable wrapper, whose
     # batches depend on the worker count): batch i holds samples
     # [i * per_rank, (i + 1) * per_rank) of this rank's stream for any NUM_WORKERS.
     batch_sampler = torchdata.BatchSampler(IndexStream(start=start_iter * per_rank), per_rank, drop_last=True)
-    return torchdata.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
+    return torchdata.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
                                 collate_fn=trivial_batch_collator, worker_init_fn=worker_init_reset_seed,
-                                persistent_workers=cfg.DATALOADER.NUM_WORKERS > 0)
+                                persistent_workers=num_workers > 0)
 
 
 def datasets_root(cfg) -> str:

@@ -17,7 +17,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.structures import Boxes, Instances
 
 from ..boxes import xywh_to_xyxy
-from .crop import CropGeometry, exemplar_geometry, hflip_boxes, jitter_geometry, visible_fraction
+from .crop import CropGeometry, exemplar_geometry, hflip_boxes, jitter_geometry, target_side_px, visible_fraction
 
 __all__ = ["TripletDatasetMapper", "color_jitter", "xywh_to_xyxy"]
 
@@ -58,6 +58,10 @@ class TripletDatasetMapper:
     (annotation far outside the frame: the crop would show only padding), or a
     search crop keeping less than that fraction of the box.
 
+    The sample's ``kind`` (``sampler.TRIPLET_KINDS``) decides the query: a
+    negative query ("negative", "same_class", "background") has no ground-truth
+    box, so every anchor and ROI of it is background in both losses.
+
     Besides the model inputs, ``support`` / ``query`` carry ``geometry`` (the
     CropGeometry image -> crop, before the flip) and ``flipped`` (the crop was
     then mirrored: map its boxes back with ``hflip_boxes`` first); the exemplar's
@@ -69,8 +73,10 @@ class TripletDatasetMapper:
                  search_context: float = 5.0, search_px: int = 480, shift_jitter: float = 0.5,
                  scale_jitter: float = 0.25, flip_prob: float = 0.5, color_jitter: float = 0.2,
                  blur_prob: float = 0.1, grayscale_prob: float = 0.0, min_visible_fraction: float = 0.5,
-                 still_image_shift: float = 0.3):
-        """Sizes in pixels; jitters as fractions of the target size (see config.py)."""
+                 still_image_shift: float = 0.3, background_margin: float = 1.0):
+        """Sizes in pixels; jitters and ``background_margin`` (how far past the
+        target a "background" negative's crop edge may lie) as fractions of the
+        target size (see config.py)."""
         self.image_format = image_format
         self.exemplar_context = exemplar_context
         self.exemplar_px = exemplar_px
@@ -84,6 +90,7 @@ class TripletDatasetMapper:
         self.grayscale_prob = grayscale_prob
         self.min_visible_fraction = min_visible_fraction
         self.still_image_shift = still_image_shift
+        self.background_margin = float(background_margin)
 
     @classmethod
     def from_config(cls, cfg):
@@ -102,6 +109,7 @@ class TripletDatasetMapper:
             "grayscale_prob": g.GRAYSCALE_PROB,
             "min_visible_fraction": g.MIN_VISIBLE_FRACTION,
             "still_image_shift": cfg.DATALOADER.TRIPLET.IMAGE_AUGMENT_SHIFT,
+            "background_margin": cfg.DATALOADER.TRIPLET.BACKGROUND_MARGIN,
         }
 
     def _augment(self, image: np.ndarray, rng: np.random.Generator, gray: bool = False) -> np.ndarray:
@@ -114,13 +122,39 @@ class TripletDatasetMapper:
             image = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
         return image
 
-    def _search(self, image, box_xywh, rng, shift) -> Optional[Dict]:
+    def _search(self, image, box_xywh, rng, shift, target: bool = True) -> Optional[Dict]:
+        """Search crop around ``box_xywh`` (jittered). ``target`` False: the box only
+        places the crop (a negative query): no ground truth is kept."""
         geom = jitter_geometry(box_xywh, rng, shift, self.scale_jitter, self.search_context, self.search_px)
         box = geom.box_to_crop(xywh_to_xyxy(box_xywh)[None])
         if float(visible_fraction(box, self.search_px)[0]) < self.min_visible_fraction:
             return None
-        box = np.clip(box, 0, self.search_px)
+        box = np.clip(box, 0, self.search_px) if target else np.zeros((0, 4), np.float32)
         return {"image": geom.crop_image(image), "box_xyxy": box, "geometry": geom}
+
+    def _background(self, image, box_xywh, rng, tries: int = 10) -> Optional[Dict]:
+        """A search crop at the target's scale (times the scale jitter) that holds
+        none of the target: in a random direction, its edge 0 to
+        ``background_margin`` target sizes past the target's, its centre inside
+        the image (the frame's own background and look-alikes). None if no such
+        crop fits (the target fills the frame)."""
+        side = target_side_px(box_xywh)
+        half_w, half_h = 0.5 * float(box_xywh[2]), 0.5 * float(box_xywh[3])
+        cx, cy = box_xywh[0] + half_w, box_xywh[1] + half_h
+        h, w = image.shape[:2]
+        log_range = np.log1p(max(self.scale_jitter, 0.0))
+        for _ in range(tries):
+            crop_side = self.search_context * side * float(np.exp(rng.uniform(-log_range, log_range)))
+            angle = rng.uniform(0.0, 2.0 * np.pi)
+            cos, sin = abs(np.cos(angle)), abs(np.sin(angle))
+            # Smallest distance along this direction at which crop and target only touch.
+            touch = min((0.5 * crop_side + half_w) / max(cos, 1e-9), (0.5 * crop_side + half_h) / max(sin, 1e-9))
+            distance = touch + rng.uniform(0.0, self.background_margin) * side
+            centre = (cx + distance * np.cos(angle), cy + distance * np.sin(angle))
+            if 0 <= centre[0] < w and 0 <= centre[1] < h:
+                geom = CropGeometry(centre, crop_side, self.search_px)
+                return {"image": geom.crop_image(image), "box_xyxy": np.zeros((0, 4), np.float32), "geometry": geom}
+        return None
 
     def __call__(self, sample: Dict) -> Optional[Dict]:
         sample = copy.copy(sample)
@@ -145,12 +179,15 @@ class TripletDatasetMapper:
         exemplar_box = ex_geom.box_to_crop(xywh_to_xyxy(boxes_xywh[0])[None])[0]
 
         shift = self.still_image_shift if sample.get("still_image") else self.shift_jitter
-        frames = []
-        for image, box_xywh in zip(images[1:], boxes_xywh[1:]):
-            crop = self._search(image, box_xywh, rng, shift)
-            if crop is None:
-                return None
-            frames.append(crop)
+        kind = sample.get("kind", "positive")
+        support = self._search(images[1], boxes_xywh[1], rng, shift)
+        if kind == "background":
+            query = self._background(images[2], boxes_xywh[2], rng)
+        else:  # "negative" / "same_class": centred on the other sequence's object, kept as background
+            query = self._search(images[2], boxes_xywh[2], rng, shift, target=kind == "positive")
+        if support is None or query is None:
+            return None
+        frames = [support, query]
 
         # One flip decision per triplet keeps exemplar and frames consistent.
         flipped = bool(rng.random() < self.flip_prob)
@@ -167,11 +204,11 @@ class TripletDatasetMapper:
         out = {"exemplar": _to_tensor(self._augment(exemplar, rng, gray)),
                "exemplar_box": torch.as_tensor(exemplar_box, dtype=torch.float32),
                "exemplar_geometry": ex_geom, "seq_name": sample["seq_name"],
-               "frame_ids": tuple(sample["frame_ids"])}
+               "frame_ids": tuple(sample["frame_ids"]), "kind": kind}
         for name, f in zip(("support", "query"), frames):
             instances = Instances((self.search_px, self.search_px))
             instances.gt_boxes = Boxes(torch.as_tensor(f["box_xyxy"], dtype=torch.float32).reshape(-1, 4))
-            instances.gt_classes = torch.zeros(1, dtype=torch.int64)
+            instances.gt_classes = torch.zeros(len(instances.gt_boxes), dtype=torch.int64)
             out[name] = {"image": _to_tensor(self._augment(f["image"], rng, gray)), "instances": instances,
                          "height": self.search_px, "width": self.search_px,
                          "geometry": f["geometry"], "flipped": flipped}

@@ -81,4 +81,24 @@ def load_folder(root: PathLike, *, errors: Optional[list] = None) -> List[dict]:
         records.extend(_load_folder_sequence(seq_dir, layout, problems))
     if not records and (problems.strict or not problems.errors):
         raise FileNotFoundError(f"{root}: no sequence found. Expected layout: {_FOLDER_HINT}")
+    classes = read_index_classes(os.path.join(root, "INDEX.tsv"))
+    for record in records:
+        if record["seq_name"] in classes:
+            record.setdefault("object_class", classes[record["seq_name"]])
     return sorted(records, key=lambda r: r["seq_name"])
+
+
+def read_index_classes(path: str) -> dict:
+    """``{sequence: object_class}`` from a folder's optional ``INDEX.tsv`` (a header
+    line naming the columns ``sequence`` and ``object_class``, tab-separated), as
+    the real data sets here ship it; {} when it is missing or has no such columns
+    (the classes only serve same-class negatives in training)."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8-sig") as f:
+        rows = [line.rstrip("\r\n").split("\t") for line in f if line.strip()]
+    if not rows or "sequence" not in rows[0] or "object_class" not in rows[0]:
+        logger.warning(f"{path}: no 'sequence' and 'object_class' columns in its header; object classes not read")
+        return {}
+    seq_col, class_col = rows[0].index("sequence"), rows[0].index("object_class")
+    return {r[seq_col]: r[class_col] for r in rows[1:] if len(r) > max(seq_col, class_col) and r[class_col]}
