@@ -14,10 +14,13 @@ and, with ``--compare-config``, a model of another config (e.g. the two-stage on
 with the same data and the iterations given by ``--compare-iters``.
 
 Rows, each evaluated on the real validation sequences and the synthetic test
-videos (got10k toolkit, AUC and OP50, mean +- std over seeds, per seed too):
-  full, GD, no-anchor (TRACKER.ANCHOR_WEIGHT 0, Eq. 4 with λ = 0), no-reg
-  (MODEL.META.ADAPT_REGRESSION False: only the classification layer adapts
-  online), single-res, [compare].
+videos (got10k toolkit, AUC, OP50 and OP75, mean +- std over seeds, per seed too):
+  full, GD, θ0-only (the full model with no online adaptation at all:
+  TRACKER.INIT_STEPS 0, TRACKER.UPDATE_INTERVAL 0), no-anchor
+  (TRACKER.ANCHOR_WEIGHT 0, Eq. 4 with λ = 0), no-reg (MODEL.META.ADAPT_REGRESSION
+  False: only the classification layer adapts online), single-res (evaluated with
+  its own exemplar setting, the one it was trained with), [compare], and the
+  ``--baselines`` (CSRT, KCF, NanoTrack v2) on the same sequences in the same run.
 
     python bench/table1.py --config-file configs/CPU/guided_ssd_mnv2_FPN.yaml \\
         --seeds 0,1,2 --max-iter 300 --output output/table1_ssd \\
@@ -35,7 +38,9 @@ import numpy as np
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
-from eval_real import DEFAULT_SETS, REPO, evaluate_set, mean_std, train_seed  # noqa: E402
+from eval_real import DEFAULT_SETS, REPO, SHARED, evaluate_set, mean_std, train_seed  # noqa: E402
+
+from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory  # noqa: E402
 
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
@@ -49,7 +54,10 @@ PAPER = {"full": (0.637, 0.813), "GD": (0.551, 0.698), "no-anchor": (0.612, 0.78
          "no-reg": (0.609, 0.773), "single-res": (0.629, 0.807)}
 # (TRACKER.INIT_STEPS, TRACKER.STEP_SIZE) tried for GD on the synthetic val videos.
 GD_GRID = [(5, 0.05), (5, 0.01), (10, 0.01)]
-TEST_ROWS = {"no-anchor": ("TRACKER.ANCHOR_WEIGHT", "0.0"), "no-reg": ("MODEL.META.ADAPT_REGRESSION", "False")}
+# Rows that are the full model tracked with other settings.
+TEST_ROWS = {"θ0-only": ("TRACKER.INIT_STEPS", "0", "TRACKER.UPDATE_INTERVAL", "0"),
+             "no-anchor": ("TRACKER.ANCHOR_WEIGHT", "0.0"), "no-reg": ("MODEL.META.ADAPT_REGRESSION", "False")}
+METRICS = ("auc", "op50", "op75")
 
 
 def single_res_opts(config_file):
@@ -64,15 +72,31 @@ def single_res_opts(config_file):
 
 def train(args, config_file, seed, name, opts, max_iter):
     run = copy.copy(args)
-    run.config_file, run.max_iter, run.opts = config_file, max_iter, list(opts) + ["SEED", str(seed)]
+    run.config_file, run.max_iter = config_file, max_iter
+    run.opts = list(args.opts) + list(opts) + ["SEED", str(seed)]
     return train_seed(run, seed, os.path.join(args.output, "models", f"{name}-s{seed}"))
 
 
 def evaluate(args, label, config_file, weights, opts, sets):
-    """{set: report} of one tracker (name ``label``) on each of ``sets`` {set: root}."""
-    factory = functools.partial(make_got10k_tracker, config_file, ("MODEL.WEIGHTS", weights) + tuple(opts), label)
+    """{set: report} of one tracker (name ``label``) on each of ``sets`` {set: root}; the
+    training overrides (``args.opts``) apply too, so the model is built as trained."""
+    factory = functools.partial(make_got10k_tracker, config_file,
+                                tuple(args.opts) + ("MODEL.WEIGHTS", weights) + tuple(opts), label)
     return {s: evaluate_set({label: factory}, root, os.path.join(args.output, s), args.num_workers)[label]
             for s, root in sets.items()}
+
+
+def evaluate_baselines(args, sets):
+    """{name: {set: report}} of the OpenCV / NanoTrack baselines on the same sequences."""
+    out = {}
+    for b in [b for b in args.baselines.split(",") if b]:
+        try:
+            name, factory = baseline_factory(b, args.nanotrack_dir)
+        except (KeyError, FileNotFoundError, ImportError) as e:
+            raise SystemExit(f"--baselines: {e.args[0] if e.args else e}")
+        out[name] = {s: evaluate_set({name: factory}, root, os.path.join(args.output, s), args.num_workers)[name]
+                     for s, root in sets.items()}
+    return out
 
 
 def main(argv=None):
@@ -89,11 +113,19 @@ def main(argv=None):
     parser.add_argument("--real-share", type=float, default=0.7)
     parser.add_argument("--val-root", default=DEFAULT_SETS["val"], help="real sequences the rows are reported on")
     parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--baselines", default="csrt,kcf,nano", help="csrt, kcf, nano (NanoTrack v2), '' for none")
+    parser.add_argument("--nanotrack-dir", default=None,
+                        help="NanoTrack v2 ONNX folder (default: $GUIDED_TRACKING_NANOTRACK_DIR, else "
+                             "../shared/models/nanotrack)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER,
+                        help="KEY VALUE training overrides for every trained model (e.g. a recipe to compare)")
     args = parser.parse_args(argv)
     setup_logger(name="guided_tracking", abbrev_name="gt")
     args.output = os.path.abspath(args.output)
     args.data_root = os.path.abspath(args.data_root or os.path.join(args.output, "data"))
     args.train_mix, args.minutes = "real", 0.0
+    args.nanotrack_dir = args.nanotrack_dir or os.environ.get(NANOTRACK_ENV) or os.path.join(
+        SHARED, "..", "models", "nanotrack")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if not os.path.isdir(args.val_root):
         raise SystemExit(f"--val-root {args.val_root}: no such folder")
@@ -117,7 +149,8 @@ def main(argv=None):
     grid = {}
     for steps, lr in GD_GRID:
         opts = ("TRACKER.INIT_STEPS", str(steps), "TRACKER.STEP_SIZE", str(lr))
-        aucs = [evaluate(args, f"GD-steps{steps}-lr{lr}-s{s}", args.config_file, weights[("GD", s)], opts,
+        aucs = [evaluate(args, f"GD-steps{steps}-lr{lr}-s{s}", args.config_file, weights[("GD", s)],
+                         tuple(variants["GD"]) + opts,
                          {"synthetic-val": os.path.join(synthetic, "val")})["synthetic-val"]["overall"]["auc"]
                 for s in seeds]
         grid[(steps, lr)] = float(np.mean(aucs))
@@ -125,14 +158,20 @@ def main(argv=None):
     gd_steps, gd_lr = max(grid, key=grid.get)
     gd_opts = ("TRACKER.INIT_STEPS", str(gd_steps), "TRACKER.STEP_SIZE", str(gd_lr))
 
+    # Each row tracks with its model's own settings (single-res: one exemplar size,
+    # as trained; its weights would also load into the multi-res model, which is
+    # not the model it is) plus the row's tracker settings.
     rows = {"full": ("full", ()), "GD": ("GD", gd_opts), **{k: ("full", v) for k, v in TEST_ROWS.items()},
             "single-res": ("single-res", ())}
     configs = {v: args.config_file for v in variants}
     if args.compare_config:
         rows[args.compare_name] = (args.compare_name, ())
         configs[args.compare_name] = args.compare_config
-    results = {row: {s: evaluate(args, f"{row}-s{s}", configs[model], weights[(model, s)], opts, sets)
+        variants[args.compare_name] = []
+    results = {row: {s: evaluate(args, f"{row}-s{s}", configs[model], weights[(model, s)],
+                                 tuple(variants[model]) + tuple(opts), sets)
                      for s in seeds} for row, (model, opts) in rows.items()}
+    baselines = evaluate_baselines(args, sets)
 
     summary = {"config_file": args.config_file, "seeds": seeds, "max_iter": args.max_iter,
                "compare": {"config_file": args.compare_config, "max_iter": args.compare_iters},
@@ -140,12 +179,12 @@ def main(argv=None):
                "rows": {}}
     print(f"\nTable 1 ({args.config_file}, {len(seeds)} seeds, {args.max_iter} iterations; "
           f"GD: {gd_steps} steps of {gd_lr}, chosen on synthetic val)")
-    header = "".join(f"{s + ' ' + m:>24}" for s in sets for m in ("AUC", "OP50"))
+    header = "".join(f"{s + ' ' + m.upper():>24}" for s in sets for m in METRICS)
     print(f"{'row':<14}{header}{'paper AUC / OP (OTB-2013)':>28}")
     for row, per_seed in results.items():
         cells, entry = [], {}
         for s in sets:
-            for metric in ("auc", "op50"):
+            for metric in METRICS:
                 values = [per_seed[seed][s]["overall"][metric] for seed in seeds]
                 mean, std = mean_std(values)
                 cells.append(f"{mean:.3f} ± {std:.3f}")
@@ -158,6 +197,12 @@ def main(argv=None):
         print(f"{row:<14}" + "".join(f"{c:>24}" for c in cells)
               + (f"{paper[0]:>18.3f} / {paper[1]:.3f}" if paper else f"{'-':>20}"))
         summary["rows"][row] = entry
+    for name, per_set in baselines.items():
+        cells = [f"{per_set[s]['overall'][m]:.3f}" for s in sets for m in METRICS]
+        print(f"{name[:14]:<14}" + "".join(f"{c:>24}" for c in cells) + f"{'-':>20}")
+        summary["rows"][name] = {f"{s}/{m}": per_set[s]["overall"][m] for s in sets for m in METRICS}
+        summary["rows"][name].update({f"{s}/sequences_auc": {q: v["auc"] for q, v in per_set[s]["sequences"].items()}
+                                      for s in sets})
     print("\nper seed (real-val AUC): " + "; ".join(
         f"{row} " + "/".join(f"{v:.3f}" for v in summary["rows"][row]["real-val/auc"]["per_seed"]) for row in rows))
     print("Paper numbers are the paper's (SSD-VGG16 trained on GOT-10k, OTB-2013), not ours.")

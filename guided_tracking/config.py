@@ -187,7 +187,10 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.INIT_SHIFT = 0.3
     _C.TRACKER.INIT_SCALE = 0.2
     # N_1 in paper 3.4: inner steps at the first frame (θ_1 = f^N1(θ_0)).
-    _C.TRACKER.INIT_STEPS = 5
+    # -1: N, the steps the model was meta-trained with (MODEL.META.INNER_STEPS),
+    # so the tracker adapts exactly as the meta-learner learned to (more steps
+    # at the same α overfit the first frame: issue 19).
+    _C.TRACKER.INIT_STEPS = -1
     # N_τ in paper 3.4: inner steps per online update.
     _C.TRACKER.UPDATE_STEPS = 1
     # T in paper 3.4: update every T frames.
@@ -196,8 +199,18 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.ANCHOR_WEIGHT = 0.5
     # Online samples kept (one per frame, as ROI features + labels).
     _C.TRACKER.MEMORY_SIZE = 30
-    # A frame's sample is collected only when its best score is at least this.
+    # A frame's sample is collected only when its best score is at least this ...
     _C.TRACKER.COLLECT_THRESHOLD = 0.6
+    # ... and B*'s appearance (ROI-aligned guided features, tracking/verification.py)
+    # has at least this cosine similarity with the first-frame target's: a
+    # look-alike the tracker jumped to is not taught as the target (-1: off).
+    _C.TRACKER.COLLECT_SIMILARITY = -1.0
+    # Candidates scoring at least this away from B* (IoU < 0.3) are added to a
+    # collected frame's sample as background ROIs: the distractors become hard
+    # negatives of the next update (two-stage model; the one-stage loss mines
+    # every anchor's negatives itself). > 1: off.
+    _C.TRACKER.DISTRACTOR_SCORE = 1.1
+    _C.TRACKER.MAX_DISTRACTORS = 8
     # Below this best score the target is reported lost: the state is kept.
     _C.TRACKER.LOST_THRESHOLD = 0.2
     # Step size of online fine-tuning (α); <= 0 = the model's own α

@@ -149,7 +149,8 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
     # ------------------------------------------------------------ tracking interface
     @torch.no_grad()
     def tracking_samples(self, images: ImageList, features: Dict[str, torch.Tensor], boxes_xyxy,
-                         aux: Optional[RCNNDetectAux] = None, rois_per_image: Optional[int] = None):
+                         aux: Optional[RCNNDetectAux] = None, rois_per_image: Optional[int] = None,
+                         negatives: Optional[List[List[int]]] = None):
         """Labelled training samples of the adapted layers for online fine-tuning:
         ROIs of the RPN's proposals (``aux.proposals`` of ``detect`` on the same
         features, else the RPN is run) sampled and labelled against
@@ -158,6 +159,9 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
         ``detect`` already pooled are taken from ``aux.roi_inputs``; only the
         appended ground-truth box is pooled here.
         ``rois_per_image`` overrides MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE.
+        ``negatives`` (needs ``aux``): per image, rows of ``detect``'s candidates
+        (= its proposals) added as background ROIs besides the sampled ones: the
+        distractors the tracker saw, which random sampling would mostly miss.
         Returns (head inputs (R, ...), labelled proposals)."""
         if aux is None:
             proposals, _ = self.proposal_generator(images, features, None)
@@ -185,6 +189,8 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
             roi_heads.batch_size_per_image = default_rois
         if aux is None:
             return roi_heads.roi_features(features, sampled), sampled
+        if negatives is not None:
+            sampled = [self._with_negatives(s, p, rows) for s, p, rows in zip(sampled, proposals, negatives)]
         index = torch.cat([s.roi_index for s in sampled])
         inputs = aux.roi_inputs[index.clamp(min=0)]
         fresh = index < 0
@@ -193,6 +199,21 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
         for s in sampled:
             s.remove("roi_index")
         return inputs, sampled
+
+    def _with_negatives(self, sampled: Instances, tagged: Instances, rows: List[int]) -> Instances:
+        """``sampled`` plus the proposals ``rows`` of ``tagged`` (carrying
+        ``roi_index``) labelled background, each once."""
+        rows = torch.as_tensor(sorted(set(int(r) for r in rows if 0 <= int(r) < len(tagged))), dtype=torch.long,
+                               device=self.device)
+        rows = rows[~torch.isin(tagged.roi_index[rows], sampled.roi_index)] if len(rows) else rows
+        if not len(rows):
+            return sampled
+        extra = Instances(sampled.image_size, proposal_boxes=tagged.proposal_boxes[rows],
+                          objectness_logits=tagged.objectness_logits[rows],
+                          gt_classes=torch.full((len(rows),), self.roi_heads.num_classes, dtype=torch.long,
+                                                device=self.device),
+                          gt_boxes=tagged.proposal_boxes[rows].clone(), roi_index=tagged.roi_index[rows])
+        return Instances.cat([sampled, extra])
 
     def sample_loss(self, params: Dict[str, torch.Tensor], samples, regression: bool = True) -> torch.Tensor:
         """Loss of θ = ``params`` on ``tracking_samples``: MetaROIHeads'."""

@@ -217,12 +217,14 @@ class GuidedSSD(GuidedMetaLearner, RetinaNet):
     # ------------------------------------------------------------ tracking interface
     @torch.no_grad()
     def tracking_samples(self, images: ImageList, features: Dict[str, torch.Tensor], boxes_xyxy,
-                         aux=None, rois_per_image: Optional[int] = None):
+                         aux=None, rois_per_image: Optional[int] = None, negatives=None):
         """Labelled samples for online fine-tuning: the head's input maps (cached:
         updates never re-run the backbone) and every anchor's label and target
-        deltas against ``boxes_xyxy`` (one box per image). Hard negative mining
-        picks the negatives in the loss, so ``rois_per_image`` does not apply."""
-        del aux, rois_per_image
+        deltas against ``boxes_xyxy`` (one box per image). Every anchor off the
+        target is a negative and hard negative mining picks the highest-scoring
+        ones (the distractors) in the loss, so ``rois_per_image`` and
+        ``negatives`` (the two-stage model's explicit distractor ROIs) do not apply."""
+        del aux, rois_per_image, negatives
         features = self._features(features)
         gt = self.target_instances(images.image_sizes, boxes_xyxy)
         labels, target_deltas = self.anchor_targets(self.anchor_generator(features), gt)

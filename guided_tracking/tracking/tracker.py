@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from detectron2.config import configurable
-from detectron2.structures import ImageList
+from detectron2.structures import Boxes, ImageList, pairwise_iou
 
 from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_geometry, target_side_px
 from ..boxes import xywh_to_xyxy
@@ -44,6 +44,7 @@ from ..modeling.maml import inner_loop
 from .anchored import anchored_update
 from .localization import clamp_target_side, localize, update_state
 from .online import online_loss_fn
+from .verification import TargetVerifier, head_feature_strides
 
 __all__ = ["GuidedTracker", "TrackerState", "as_uint8_image", "validate_box_xywh"]
 
@@ -104,7 +105,9 @@ class TrackerState:
     init_samples: Tuple  # the model's tracking_samples of the first frame
     memory: Deque = field(default_factory=collections.deque)
     init_side_px: float = 0.0  # sqrt(w * h) of the given box (SIZE_BOUNDS)
+    target_embedding: Optional[torch.Tensor] = None  # first-frame appearance (verification.py)
     score: float = 1.0
+    similarity: float = 1.0  # B*'s appearance vs the first-frame target's (cosine)
     lost: bool = False
 
 
@@ -115,15 +118,21 @@ class GuidedTracker:
                  update_interval=10, anchor_weight=0.5, memory_size=30, collect_threshold=0.6,
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
-                 size_bounds=(0.2, 5.0), init_share=0.5,
-                 rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
+                 size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=-1.0, distractor_score=1.1,
+                 max_distractors=8, rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True,
+                 channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
         the model's own α (MODEL.META.INNER_LR, or the learned Meta-SGD step
         sizes). ``rois_per_sample`` None: MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE.
         ``update_interval`` <= 0 disables online updates (θ_1 is kept).
         ``fold_tgm``: fold each TGM into one conv per target (same features);
-        ``channels_last``: feed the model channels-last images."""
+        ``channels_last``: feed the model channels-last images.
+        ``collect_similarity``: a frame is collected only if B*'s appearance
+        matches the first-frame target's at least this much (cosine, -1 = always);
+        ``distractor_score``: candidates scoring at least this, away from B*
+        (IoU < 0.3), are added to the frame's sample as background (at most
+        ``max_distractors``; > 1 = never)."""
         self.model = model.eval()
         if refine and not hasattr(model, "rescore"):
             raise ValueError(f"TRACKER.REFINE re-scores boxes with a second-stage head; "
@@ -143,6 +152,9 @@ class GuidedTracker:
         self.input_format = input_format
         self.seed = seed
         self.fold_tgm, self.channels_last = fold_tgm, channels_last
+        self.collect_similarity = collect_similarity
+        self.distractor_score, self.max_distractors = distractor_score, max_distractors
+        self.verifier = TargetVerifier(head_feature_strides(model), canonical_box_size=search_px / search_context)
         self.state: Optional[TrackerState] = None
         self.last_confidence = float("nan")
         self.last_updated = False
@@ -157,7 +169,9 @@ class GuidedTracker:
             "search_context": cfg.INPUT.GUIDED.SEARCH_CONTEXT,
             "search_px": cfg.INPUT.GUIDED.SEARCH_SIZE,
             "init_samples": t.INIT_SAMPLES, "init_shift": t.INIT_SHIFT, "init_scale": t.INIT_SCALE,
-            "init_steps": t.INIT_STEPS, "update_steps": t.UPDATE_STEPS, "update_interval": t.UPDATE_INTERVAL,
+            # INIT_STEPS < 0: N_1 = N, the inner steps the model was meta-trained with.
+            "init_steps": t.INIT_STEPS if t.INIT_STEPS >= 0 else cfg.MODEL.META.INNER_STEPS,
+            "update_steps": t.UPDATE_STEPS, "update_interval": t.UPDATE_INTERVAL,
             "anchor_weight": t.ANCHOR_WEIGHT, "memory_size": t.MEMORY_SIZE,
             "collect_threshold": t.COLLECT_THRESHOLD, "lost_threshold": t.LOST_THRESHOLD,
             # STEP_SIZE <= 0: the model's α (INNER_LR, or the learned Meta-SGD steps).
@@ -166,6 +180,8 @@ class GuidedTracker:
             "size_lr_damped": t.SIZE_LR_DAMPED, "window_influence": t.WINDOW_INFLUENCE,
             "refine": t.REFINE, "size_log_space": t.SIZE_LOG_SPACE, "max_scale_step": t.MAX_SCALE_STEP,
             "size_bounds": tuple(t.SIZE_BOUNDS), "init_share": t.INIT_SHARE,
+            "collect_similarity": t.COLLECT_SIMILARITY, "distractor_score": t.DISTRACTOR_SCORE,
+            "max_distractors": t.MAX_DISTRACTORS,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
             "fold_tgm": t.FOLD_TGM, "channels_last": t.CHANNELS_LAST,
@@ -206,6 +222,17 @@ class GuidedTracker:
         step_size = self.model.step_size() if self.step_size is None else self.step_size
         out, _ = inner_loop(loss_fn, params, steps, step_size, differentiable=False)
         return out
+
+    def detect_in(self, image: np.ndarray, geom, params=None, frame_format: str = "BGR"):
+        """The guided detector on the crop ``geom`` of ``image`` (uint8 HxWx3 in
+        ``frame_format``) with θ = ``params`` (default: the current θ_t).
+        Returns (images, features, (candidate boxes_xyxy (K, 4) in crop pixels,
+        scores (K,)), the model's detect aux)."""
+        images, features = self._features([geom.crop_image(image, self._fill(image))], frame_format)
+        results, aux = self.model.detect(images, features, self.state.theta if params is None else params,
+                                         instances=False)
+        cand = results[0]["candidates"]
+        return images, features, (cand.pred_boxes, cand.scores), aux
 
     # ------------------------------------------------------------ API
     @torch.no_grad()
@@ -255,6 +282,8 @@ class GuidedTracker:
                                           torch.as_tensor(flipped, dtype=torch.long, device=self.device))
         self.state.init_samples = self.model.tracking_samples(images, features, np.stack(boxes),
                                                               rois_per_image=self.rois_per_sample)
+        # Sample 0 is the un-augmented search region: the reference appearance.
+        self.state.target_embedding = self.verifier.embed(features, torch.as_tensor(boxes[0]))[0]
         # θ_1 = f^{N_1}(θ_0; first-frame samples).
         self.state.theta = self._adapt(theta0, self.init_steps)
         self.last_confidence = 1.0
@@ -271,10 +300,7 @@ class GuidedTracker:
         state = self.state
         state.frame_id += 1
         geom = search_geometry(state.box_xywh, self.search_context, self.search_px)
-        images, features = self._features([geom.crop_image(image, self._fill(image))], frame_format)
-        results, detect_aux = self.model.detect(images, features, state.theta, instances=False)
-        cand = results[0]["candidates"]
-        boxes, scores = cand.pred_boxes, cand.scores
+        images, features, (boxes, scores), detect_aux = self.detect_in(image, geom, state.theta, frame_format)
         if self.refine and len(boxes):
             boxes, scores = self.model.rescore(features, boxes, state.theta, (self.search_px, self.search_px))
         prev_wh_crop = (float(state.box_xywh[2]) * geom.scale, float(state.box_xywh[3]) * geom.scale)
@@ -287,13 +313,15 @@ class GuidedTracker:
             new_box = update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
             state.box_xywh = np.asarray(clamp_target_side(new_box, state.init_side_px, self.size_bounds),
                                         dtype=np.float64)
-            if state.score >= self.collect_threshold:
-                # One sample per confident frame, labelled by the estimate itself:
-                # used for classification only (see online.py).
+            state.similarity = float(self.verifier.embed(features, boxes[loc.index]) @ state.target_embedding)
+            if state.score >= self.collect_threshold and state.similarity >= self.collect_similarity:
+                # One sample per confident frame that still looks like the first-frame
+                # target, labelled by the estimate itself: used for classification
+                # only (see online.py); the look-alikes seen beside it as negatives.
                 crop_box = geom.box_to_crop(xywh_to_xyxy(state.box_xywh)[None])
                 state.memory.append(self.model.tracking_samples(
                     images, features, np.clip(crop_box, 0, self.search_px), detect_aux,
-                    rois_per_image=self.rois_per_sample))
+                    rois_per_image=self.rois_per_sample, negatives=[self._distractors(boxes, scores, loc.index)]))
         self.last_updated = False
         if self.update_interval > 0 and state.frame_id % self.update_interval == 0 and state.memory \
                 and self.update_steps > 0:
@@ -303,6 +331,15 @@ class GuidedTracker:
             self.last_updated = True
         self.last_confidence = state.score
         return state.box_xywh.copy()
+
+    def _distractors(self, boxes: torch.Tensor, scores: torch.Tensor, best: int) -> List[int]:
+        """Rows of the candidates that score at least ``distractor_score`` away from
+        B* (IoU < 0.3): the look-alikes of this frame, highest first."""
+        if self.distractor_score > 1.0 or not len(boxes):
+            return []
+        away = pairwise_iou(Boxes(boxes), Boxes(boxes[best:best + 1]))[:, 0] < 0.3
+        rows = torch.nonzero(away & (scores >= self.distractor_score)).flatten()
+        return rows[scores[rows].argsort(descending=True)][: self.max_distractors].tolist()
 
     @property
     def lost(self) -> bool:
