@@ -211,6 +211,24 @@ def add_guided_tracking_config(cfg):
     # every anchor's negatives itself). > 1: off.
     _C.TRACKER.DISTRACTOR_SCORE = 1.1
     _C.TRACKER.MAX_DISTRACTORS = 8
+    # Long-term tracking (tracking/presence.py, tracking/redetect.py). The reported
+    # confidence is P(target in the frame) = sigmoid(w_s logit(score) + w_v v' + b),
+    # v' the appearance similarity to the first-frame target normalised per
+    # sequence; [w_s, w_v, b] fitted by bench/calibrate_presence.py (empty: the
+    # confidence is the detector's score, no absence).
+    _C.TRACKER.PRESENCE_WEIGHTS = []
+    # Below this probability the target is reported absent: the box stays where
+    # it was last seen and the online head learns nothing from the frame.
+    _C.TRACKER.PRESENCE_THRESHOLD = 0.5
+    # Search the whole frame after REDETECT_AFTER absent frames, then every
+    # REDETECT_INTERVAL frames while absent, with at most REDETECT_MAX_TILES crops;
+    # a candidate is taken when its presence is above the threshold and at least
+    # REDETECT_MARGIN above the local one.
+    _C.TRACKER.REDETECT = False
+    _C.TRACKER.REDETECT_AFTER = 3
+    _C.TRACKER.REDETECT_INTERVAL = 5
+    _C.TRACKER.REDETECT_MARGIN = 0.1
+    _C.TRACKER.REDETECT_MAX_TILES = 16
     # Below this best score the target is reported lost: the state is kept.
     _C.TRACKER.LOST_THRESHOLD = 0.2
     # Step size of online fine-tuning (α); <= 0 = the model's own α

@@ -18,11 +18,13 @@ A tracker that always reports the target (confidence constant) has Pr equal to
 its mean IoU over *all* frames, absent ones counting 0, and Re equal to its mean
 IoU over visible frames.
 """
+import os
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["frame_ious", "visible_frames", "pr_re_curves", "longterm_scores", "thresholds_for"]
+__all__ = ["frame_ious", "visible_frames", "pr_re_curves", "longterm_scores", "thresholds_for",
+           "score_longterm", "format_longterm_table"]
 
 DEFAULT_NUM_THRESHOLDS = 100
 
@@ -123,3 +125,34 @@ def _f(precision, recall):
     precision, recall = np.asarray(precision, float), np.asarray(recall, float)
     denom = precision + recall
     return np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+
+
+def score_longterm(benchmark: str, root: str, dataset, seq_names, result_dir: str, got10k_layout: bool):
+    """The long-term scores of the result files in ``result_dir`` when any of
+    ``seq_names`` has frames without the target (``sequences.absence_mask``), else
+    None. A tracker without a confidence file reports the target in every frame."""
+    from .results import _result_paths
+    from .sequences import absence_mask
+
+    sequences, any_absent = {}, False
+    for name in seq_names:
+        anno = np.asarray(dataset[name][1], dtype=np.float64).reshape(-1, 4).copy()
+        absent = absence_mask(benchmark, root, name, anno)
+        any_absent |= bool(absent.any())
+        anno[absent] = np.nan
+        paths = _result_paths(result_dir, name, got10k_layout)
+        boxes = np.loadtxt(paths["boxes"], delimiter=",", ndmin=2)
+        conf = np.loadtxt(paths["confidence"], ndmin=1) if os.path.isfile(paths["confidence"]) else None
+        sequences[name] = {"boxes_xywh": boxes, "anno_xywh": anno, "confidences": conf}
+    return longterm_scores(sequences) if any_absent else None
+
+
+def format_longterm_table(reports: Dict[str, dict]) -> str:
+    """A table of the long-term scores of ``{tracker: report}`` (those that have them)."""
+    from tabulate import tabulate
+
+    rows = [[name, r["longterm"]["f_score"], r["longterm"]["precision"], r["longterm"]["recall"],
+             r["longterm"]["threshold"], sum(s["absent_frames"] for s in r["longterm"]["sequences"].values())]
+            for name, r in reports.items() if r.get("longterm")]
+    return tabulate(rows, headers=["Tracker", "LT F-score", "LT Pr", "LT Re", "τ at max F", "absent frames"],
+                    tablefmt="pipe", floatfmt=".3f")

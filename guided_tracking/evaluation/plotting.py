@@ -55,4 +55,19 @@ def plot_curves(reports, out_dir):
         path = os.path.join(out_dir, file_name)
         figure.savefig(path, dpi=100, bbox_inches="tight")
         written.append(path)
+    longterm = [(name, r["longterm"]) for name, r in named.items() if r.get("longterm")]
+    if longterm:  # VOT-LT's tracking precision / recall plot, the F-score's point marked
+        figure = Figure(figsize=(6, 4.5))
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot(1, 1, 1)
+        for name, lt in sorted(longterm, key=lambda e: -e[1]["f_score"]):
+            line, = ax.plot(lt["curve"]["recall"], lt["curve"]["precision"], label=f"{name} [F {lt['f_score']:.3f}]")
+            ax.plot([lt["recall"]], [lt["precision"]], "o", color=line.get_color())
+        ax.set(xlabel="Tracking recall", ylabel="Tracking precision", xlim=(0, 1), ylim=(0, 1),
+               title=f"Long-term precision / recall ({benchmark})" if benchmark else "Long-term precision / recall")
+        ax.grid(True)
+        ax.legend(loc="lower left", fontsize=8)
+        path = os.path.join(out_dir, "longterm_plot.png")
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        written.append(path)
     return written

@@ -73,8 +73,8 @@ def default_attribute_source(benchmark: str, root: str):
     """The labels a benchmark ships under its root, if any: UAV123's att folder (a
     path), or LaSOT's per-frame ``full_occlusion.txt`` / ``out_of_view.txt`` flags
     turned into the sequence attributes FOC / OV (a dict); else None."""
-    if benchmark == "uav123":
-        folder = os.path.join(root, "anno", "UAV123", "att")
+    if benchmark in ("uav123", "uav20l"):
+        folder = os.path.join(root, "anno", benchmark.upper(), "att")
         return folder if os.path.isdir(folder) else None
     if benchmark == "lasot":
         return lasot_flag_attributes(root) or None

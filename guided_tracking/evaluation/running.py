@@ -21,6 +21,7 @@ from ..data.datasets import DatasetFormatError
 from ..tracking.threads import available_cores, configure_threads
 from ..frames import FrameReadError, load_rgb_frame
 from ..io import atomic_write_json
+from .longterm import format_longterm_table, score_longterm
 from .plotting import plot_curves
 from .reports import attribute_report, default_attribute_source, format_attribute_table, load_attributes, print_table
 from .results import _is_complete, _read_unreadable, _result_paths, _write_results
@@ -426,6 +427,10 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         report.update(_evaluate(benchmark, dataset, scored, results_root, reports_root, tracker_name))
     else:
         report.update({"overall": None, "sequences": {}, "curves": {}})
+    longterm = score_longterm(benchmark, root, dataset, scored, result_dir, benchmark in _GOT10K_LAYOUT) \
+        if scored else None
+    if longterm:
+        report["longterm"] = longterm
     report["failed"] = sorted(failures)
     report["failures"] = {k: failures[k] for k in sorted(failures)}
     report["unreadable_frames"] = {k: v for k in scored if (v := _read_unreadable(
@@ -439,6 +444,9 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
     atomic_write_json(os.path.join(report_dir, "report.json"), report)
     if report["overall"]:
         print_table({tracker_name: report})
+    if report.get("longterm"):
+        print(f"\n{tracker_name} on {benchmark}, long-term (absent frames scored as 'no target'):\n"
+              + format_longterm_table({tracker_name: report}))
     if report.get("attributes"):
         print(f"\n{tracker_name} on {benchmark}, per attribute:\n" + format_attribute_table(report["attributes"]))
     if report.get("submission"):

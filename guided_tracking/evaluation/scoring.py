@@ -98,7 +98,7 @@ def _make_experiment(benchmark, dataset, results_root, reports_root):
         return _GOT10kEval(dataset, benchmark.split("_")[1], results_root, reports_root)
     if benchmark == "lasot":
         return _LaSOTEval(dataset, results_root, reports_root)
-    if benchmark in ("uav123", "folder"):
+    if benchmark in ("uav123", "uav20l", "folder"):
         return _UAVEval(dataset, results_root, reports_root)
     return _OTBEval(dataset, results_root, reports_root)  # OTB, NfS (got10k's NfS experiment is plain OTB)
 

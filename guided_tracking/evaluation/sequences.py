@@ -11,16 +11,17 @@ import os
 import numpy as np
 from got10k.datasets import GOT10k, LaSOT, NfS, OTB, UAV123
 
-__all__ = ["BENCHMARKS", "InitBoxError", "load_benchmark"]
+__all__ = ["BENCHMARKS", "InitBoxError", "load_benchmark", "absence_mask"]
 
 logger = logging.getLogger(__name__)
 
-BENCHMARKS = ("otb2013", "otb2015", "uav123", "nfs", "got10k_val", "got10k_test", "lasot", "folder")
+BENCHMARKS = ("otb2013", "otb2015", "uav123", "uav20l", "nfs", "got10k_val", "got10k_test", "lasot", "folder")
 
 _EXPECTED_LAYOUT = {
     "otb2013": "<root>/<Seq>/img/0001.jpg and <root>/<Seq>/groundtruth_rect.txt (e.g. <root>/Basketball/...)",
     "otb2015": "<root>/<Seq>/img/0001.jpg and <root>/<Seq>/groundtruth_rect.txt (e.g. <root>/Basketball/...)",
     "uav123": "<root>/data_seq/UAV123/<seq>/000001.jpg and <root>/anno/UAV123/<seq>.txt",
+    "uav20l": "<root>/data_seq/UAV123/<seq>/000001.jpg and <root>/anno/UAV20L/<seq>.txt",
     "nfs": "<root>/<seq>/30/<seq>/00001.jpg and <root>/<seq>/30/<seq>.txt",
     "got10k_val": "<root>/val/list.txt and <root>/val/<seq>/{00000001.jpg, groundtruth.txt, meta_info.ini, "
                   "cover.label, absence.label, cut_by_image.label}",
@@ -182,6 +183,7 @@ def _check_root(benchmark, root):
         raise _missing_root_error(benchmark, root, f"dataset root {root!r} does not exist or is not a directory")
     required = {
         "uav123": [os.path.join(root, "anno", "UAV123")],
+        "uav20l": [os.path.join(root, "anno", "UAV20L")],
         "got10k_val": [os.path.join(root, "val", "list.txt")],
         "got10k_test": [os.path.join(root, "test", "list.txt")],
     }.get(benchmark, [])
@@ -245,8 +247,8 @@ def _build_dataset(benchmark, root, strict=False):
         # got10k globs the sequences it finds: compute what it silently dropped.
         expected = OTB._OTB__version_dict[version]
         return dataset, [s for s in expected if not os.path.isdir(os.path.join(root, s))]
-    if benchmark == "uav123":
-        dataset = _UAV123(root, "UAV123")
+    if benchmark in ("uav123", "uav20l"):
+        dataset = _UAV123(root, benchmark.upper())
     elif benchmark == "nfs":
         dataset = _NfS(root, fps=30)
     elif benchmark in _GOT10K_LAYOUT:
@@ -256,3 +258,30 @@ def _build_dataset(benchmark, root, strict=False):
     present = [name for name, d in zip(dataset.seq_names, dataset.seq_dirs) if os.path.isdir(d)]
     missing = [name for name in dataset.seq_names if name not in set(present)]
     return (_SequenceSubset(dataset, present) if missing else dataset), missing
+
+
+def absence_mask(benchmark, root, seq_name, anno_xywh) -> np.ndarray:
+    """(N,) True on frames where the target is absent: a NaN or empty ground-truth
+    row (OTB-layout NaN lines, UAV123 / UAV20L, folders), GOT-10k's ``absence.label``,
+    LaSOT's ``full_occlusion.txt`` or ``out_of_view.txt`` flags. Long-term metrics
+    (``longterm.py``) score those frames as "no target"."""
+    anno = np.asarray(anno_xywh, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        absent = ~(np.all(np.isfinite(anno), axis=1) & (anno[:, 2] > 0) & (anno[:, 3] > 0))
+    if benchmark in _GOT10K_LAYOUT:
+        files = [os.path.join(root, benchmark.split("_")[1], seq_name, "absence.label")]
+    elif benchmark == "lasot":
+        seq_dir = os.path.join(root, seq_name[: seq_name.rfind("-")], seq_name)
+        files = [os.path.join(seq_dir, "full_occlusion.txt"), os.path.join(seq_dir, "out_of_view.txt")]
+    else:
+        files = []
+    for path in files:
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8-sig") as f:
+            flags = np.array([v == "1" for v in f.read().replace(",", " ").split()], dtype=bool)
+        if len(flags) == len(absent):
+            absent |= flags
+        else:
+            logger.warning("%s: %d flags for %d frames; not used", path, len(flags), len(absent))
+    return absent

@@ -44,6 +44,8 @@ from ..modeling.maml import inner_loop
 from .anchored import anchored_update
 from .localization import clamp_target_side, localize, update_state
 from .online import online_loss_fn
+from .presence import PresenceModel, SimilarityScale
+from .redetect import tile_geometries
 from .verification import TargetVerifier, head_feature_strides
 
 __all__ = ["GuidedTracker", "TrackerState", "as_uint8_image", "validate_box_xywh"]
@@ -108,6 +110,10 @@ class TrackerState:
     target_embedding: Optional[torch.Tensor] = None  # first-frame appearance (verification.py)
     score: float = 1.0
     similarity: float = 1.0  # B*'s appearance vs the first-frame target's (cosine)
+    similarity_scale: Optional[SimilarityScale] = None  # this sequence's similarity levels (presence.py)
+    presence: float = 1.0  # P(target in this frame) (presence.py), the reported confidence
+    absent_frames: int = 0  # consecutive frames with presence below TRACKER.PRESENCE_THRESHOLD
+    redetected: bool = False  # this frame's box comes from a whole-frame search
     lost: bool = False
 
 
@@ -119,8 +125,9 @@ class GuidedTracker:
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
                  size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=-1.0, distractor_score=1.1,
-                 max_distractors=8, rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True,
-                 channels_last=False):
+                 max_distractors=8, presence_weights=(), presence_threshold=0.5, redetect=False,
+                 redetect_after=3, redetect_interval=5, redetect_margin=0.1, redetect_max_tiles=16,
+                 rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
         the model's own α (MODEL.META.INNER_LR, or the learned Meta-SGD step
@@ -132,7 +139,15 @@ class GuidedTracker:
         matches the first-frame target's at least this much (cosine, -1 = always);
         ``distractor_score``: candidates scoring at least this, away from B*
         (IoU < 0.3), are added to the frame's sample as background (at most
-        ``max_distractors``; > 1 = never)."""
+        ``max_distractors``; > 1 = never).
+        Long-term: ``presence_weights`` (w_s, w_v, b) of the presence model
+        (presence.py; empty: the presence is the detector's score);
+        below ``presence_threshold`` the target is absent: the box stays, nothing
+        is collected or updated; with ``redetect``, after ``redetect_after``
+        absent frames and then every ``redetect_interval`` frames the whole frame
+        is searched (at most ``redetect_max_tiles`` crops, redetect.py) and a
+        candidate at least ``redetect_margin`` above the local one and above the
+        threshold is taken."""
         self.model = model.eval()
         if refine and not hasattr(model, "rescore"):
             raise ValueError(f"TRACKER.REFINE re-scores boxes with a second-stage head; "
@@ -155,6 +170,12 @@ class GuidedTracker:
         self.collect_similarity = collect_similarity
         self.distractor_score, self.max_distractors = distractor_score, max_distractors
         self.verifier = TargetVerifier(head_feature_strides(model), canonical_box_size=search_px / search_context)
+        self.presence_model = PresenceModel(tuple(presence_weights)) if len(presence_weights) else None
+        if self.presence_model is not None and len(presence_weights) != 3:
+            raise ValueError(f"TRACKER.PRESENCE_WEIGHTS takes 3 numbers (w_s, w_v, b), got {list(presence_weights)}")
+        self.presence_threshold, self.redetect = presence_threshold, redetect
+        self.redetect_after, self.redetect_interval = max(int(redetect_after), 1), max(int(redetect_interval), 1)
+        self.redetect_margin, self.redetect_max_tiles = redetect_margin, redetect_max_tiles
         self.state: Optional[TrackerState] = None
         self.last_confidence = float("nan")
         self.last_updated = False
@@ -181,7 +202,10 @@ class GuidedTracker:
             "refine": t.REFINE, "size_log_space": t.SIZE_LOG_SPACE, "max_scale_step": t.MAX_SCALE_STEP,
             "size_bounds": tuple(t.SIZE_BOUNDS), "init_share": t.INIT_SHARE,
             "collect_similarity": t.COLLECT_SIMILARITY, "distractor_score": t.DISTRACTOR_SCORE,
-            "max_distractors": t.MAX_DISTRACTORS,
+            "max_distractors": t.MAX_DISTRACTORS, "presence_weights": tuple(t.PRESENCE_WEIGHTS),
+            "presence_threshold": t.PRESENCE_THRESHOLD, "redetect": t.REDETECT,
+            "redetect_after": t.REDETECT_AFTER, "redetect_interval": t.REDETECT_INTERVAL,
+            "redetect_margin": t.REDETECT_MARGIN, "redetect_max_tiles": t.REDETECT_MAX_TILES,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
             "fold_tgm": t.FOLD_TGM, "channels_last": t.CHANNELS_LAST,
@@ -284,6 +308,7 @@ class GuidedTracker:
                                                               rois_per_image=self.rois_per_sample)
         # Sample 0 is the un-augmented search region: the reference appearance.
         self.state.target_embedding = self.verifier.embed(features, torch.as_tensor(boxes[0]))[0]
+        self.state.similarity_scale = self._similarity_scale(images, features, boxes, flipped, theta0)
         # θ_1 = f^{N_1}(θ_0; first-frame samples).
         self.state.theta = self._adapt(theta0, self.init_steps)
         self.last_confidence = 1.0
@@ -309,11 +334,22 @@ class GuidedTracker:
                        max_scale_step=self.max_scale_step)
         state.score = loc.score if loc is not None else 0.0
         state.lost = loc is None or state.score < self.lost_threshold
-        if not state.lost:
+        state.similarity = float(self.verifier.embed(features, boxes[loc.index]) @ state.target_embedding) \
+            if loc is not None else -1.0
+        state.presence = self._presence(state.score, state.similarity)
+        present = state.presence >= self.presence_threshold if self.presence_model is not None else True
+        state.absent_frames = 0 if present else state.absent_frames + 1
+        state.redetected = False
+        if not present:
+            # Absent: the box stays where the target was last seen, nothing is
+            # learned from this frame, and the whole frame may be searched.
+            if self.redetect and state.absent_frames >= self.redetect_after and \
+                    (state.absent_frames - self.redetect_after) % self.redetect_interval == 0:
+                self._redetect(image, frame_format)
+        elif not state.lost:
             new_box = update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
             state.box_xywh = np.asarray(clamp_target_side(new_box, state.init_side_px, self.size_bounds),
                                         dtype=np.float64)
-            state.similarity = float(self.verifier.embed(features, boxes[loc.index]) @ state.target_embedding)
             if state.score >= self.collect_threshold and state.similarity >= self.collect_similarity:
                 # One sample per confident frame that still looks like the first-frame
                 # target, labelled by the estimate itself: used for classification
@@ -324,13 +360,68 @@ class GuidedTracker:
                     rois_per_image=self.rois_per_sample, negatives=[self._distractors(boxes, scores, loc.index)]))
         self.last_updated = False
         if self.update_interval > 0 and state.frame_id % self.update_interval == 0 and state.memory \
-                and self.update_steps > 0:
+                and self.update_steps > 0 and state.absent_frames == 0:
             collected = self.model.concat_samples(list(state.memory))
             state.theta = anchored_update(lambda p: self._adapt(p, self.update_steps, collected),
                                           state.theta0, state.theta, self.anchor_weight)
             self.last_updated = True
-        self.last_confidence = state.score
+        self.last_confidence = state.presence
         return state.box_xywh.copy()
+
+    # ------------------------------------------------------------ long-term
+    def _presence(self, score: float, similarity: float) -> float:
+        """P(target in the frame) of B* (presence.py); the detector's score when
+        no presence model is configured."""
+        if self.presence_model is None:
+            return float(score)
+        return self.presence_model(score, self.state.similarity_scale.normalize(similarity))
+
+    def _similarity_scale(self, images, features, boxes, flipped, theta0) -> SimilarityScale:
+        """This sequence's similarity levels from the first-frame crops: the target in
+        the un-flipped augmented crops, and the 90th percentile of the other
+        candidates of crop 0 (IoU < 0.3 with the target)."""
+        keep = [k for k in range(1, len(boxes)) if not flipped[k]] or [0]
+        target = [float(self.verifier.embed(features, torch.as_tensor(boxes[k]), k) @ self.state.target_embedding)
+                  for k in keep]
+        first = ImageList(images.tensor[:1], images.image_sizes[:1])
+        results, _ = self.model.detect(first, {k: v[:1] for k, v in features.items()}, theta0, instances=False)
+        cand = results[0]["candidates"]
+        away = pairwise_iou(Boxes(cand.pred_boxes), Boxes(torch.as_tensor(np.stack(boxes[:1]), dtype=torch.float32,
+                                                                           device=self.device)))[:, 0] < 0.3
+        others = cand.pred_boxes[away][cand.scores[away].argsort(descending=True)][:20]
+        background = (self.verifier.embed(features, others) @ self.state.target_embedding).cpu().numpy() \
+            if len(others) else np.zeros(1)
+        return SimilarityScale(target=float(np.mean(target)), background=float(np.quantile(background, 0.9)))
+
+    def _redetect(self, image: np.ndarray, frame_format: str) -> None:
+        """Search the whole frame (redetect.py); take the best candidate if its
+        presence beats the local one by ``redetect_margin`` and the threshold."""
+        state = self.state
+        side = float(np.sqrt(state.box_xywh[2] * state.box_xywh[3]))
+        centre = (state.box_xywh[0] + state.box_xywh[2] / 2, state.box_xywh[1] + state.box_xywh[3] / 2)
+        tiles = tile_geometries((image.shape[1], image.shape[0]), side, self.search_context, self.search_px,
+                                max_tiles=self.redetect_max_tiles, near_xy=centre)
+        fill = self._fill(image)
+        best = (max(state.presence + self.redetect_margin, self.presence_threshold), None)
+        for start in range(0, len(tiles), 8):
+            batch = tiles[start:start + 8]
+            images, features = self._features([g.crop_image(image, fill) for g in batch], frame_format)
+            results, _ = self.model.detect(images, features, state.theta, instances=False)
+            for i, (geom, result) in enumerate(zip(batch, results)):
+                cand = result["candidates"]
+                top = cand.scores.argsort(descending=True)[:3]
+                sims = self.verifier.embed(features, cand.pred_boxes[top], i) @ state.target_embedding
+                for row, sim in zip(top.tolist(), sims.tolist()):
+                    presence = self._presence(float(cand.scores[row]), sim)
+                    if presence > best[0]:
+                        box_xyxy = geom.box_from_crop(cand.pred_boxes[row:row + 1].cpu().numpy().astype(np.float64))[0]
+                        best = (presence, box_xyxy, float(cand.scores[row]), sim)
+        if best[1] is None:
+            return
+        presence, (x0, y0, x1, y1), state.score, state.similarity = best
+        box = clamp_target_side((x0, y0, x1 - x0, y1 - y0), state.init_side_px, self.size_bounds)
+        state.box_xywh = np.asarray(box, dtype=np.float64)
+        state.presence, state.absent_frames, state.redetected = presence, 0, True
 
     def _distractors(self, boxes: torch.Tensor, scores: torch.Tensor, best: int) -> List[int]:
         """Rows of the candidates that score at least ``distractor_score`` away from

@@ -43,6 +43,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--textures", default=None, help="folder of images for backgrounds/textures")
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--workers", type=int, default=1, help="processes (output is the same for any value)")
+    parser.add_argument("--preset", choices=("default", "longterm"), default="default",
+                        help="longterm: the target leaves the view and is fully occluded for stretches "
+                             "(absent frames labelled), for long-term tracking tests")
     parser.add_argument(
         "--set", dest="overrides", type=_parse_override, action="append", default=[], metavar="KEY=VALUE",
         help="override a SyntheticConfig field, e.g. --set occlusion_prob=0.1 (repeatable)",
@@ -60,7 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             format="[%(asctime)s %(name)s] %(message)s",
             datefmt="%H:%M:%S",
         )
-    config = SyntheticConfig().replace(**dict(args.overrides))
+    base = SyntheticConfig.long_term() if args.preset == "longterm" else SyntheticConfig()
+    config = base.replace(**dict(args.overrides))
     paths = generate_videos(
         args.out, args.videos, args.frames, args.seed, split=args.split, image_size_wh=args.size,
         textures=args.textures, config=config, jpeg_quality=args.jpeg_quality, workers=args.workers,

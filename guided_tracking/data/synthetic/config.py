@@ -105,6 +105,14 @@ class SyntheticConfig:
     flicker_prob: float = 0.02  # per frame: brief global brightness flicker
     noise_std_range: Tuple[float, float] = (1.0, 6.0)  # Gaussian pixel noise, on 0-255
 
+    @classmethod
+    def long_term(cls) -> "SyntheticConfig":
+        """Long-term videos: the target often leaves the view (and comes back
+        elsewhere) and occlusions hide it completely, so stretches of frames have
+        no target (labelled absent: ``absence.label``, NaN boxes in OTB layout).
+        With 200 frames at 160x120, 5-20 % of the frames are absent."""
+        return cls(exit_prob=0.6, full_occlusion_prob=1.0, occlusion_prob=0.03)
+
     def replace(self, **overrides: Any) -> "SyntheticConfig":
         """Copy with some fields changed; unknown names raise ``TypeError``."""
         names = {f.name for f in dataclasses.fields(self)}
