@@ -45,7 +45,8 @@ from guided_tracking.evaluation.size_error import median_abs_log_area_ratio  # n
 from guided_tracking.tracking.build import make_got10k_tracker  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
-DEFAULT_SETS = {"val": os.path.join(SHARED, "real", "val"), "dev": os.path.join(SHARED, "sequences")}
+DEFAULT_SETS = {"val": os.path.join(SHARED, "real", "val"), "dev": os.path.join(SHARED, "sequences"),
+                "longterm": os.path.join(SHARED, "real", "longterm")}
 CPU_CONFIG = os.path.join(REPO, "configs", "CPU", "guided_rcnn_mnv2_FPN.yaml")
 METRICS = ("auc", "precision_20", "op50", "op75", "log_area")
 
@@ -67,6 +68,8 @@ def evaluate_set(factories, root, output_dir, num_workers):
         fps = [s["fps"] for s in seqs.values() if s.get("fps")]
         overall["fps"] = float(np.mean(fps)) if fps else None
         out[name] = {"overall": overall, "sequences": seqs, "failed": report.get("failed", [])}
+        if report.get("longterm"):
+            out[name]["longterm"] = {k: report["longterm"][k] for k in ("f_score", "precision", "recall", "threshold")}
     return out
 
 
@@ -89,6 +92,13 @@ def print_set(label, root, results):
     for n in names:
         o = results[n]["overall"]
         print(f"{n[:24]:<24}" + "".join(f"{o[k]:>8.3f}" for k in METRICS[:4]) + f"{o['log_area']:>9.3f}")
+    if any(r.get("longterm") for r in results.values()):
+        print("\nlong-term (VOT-LT; absent frames count as 'no target'; AUC above is on visible frames)")
+        print(f"{'tracker':<24}{'F':>8}{'Pr':>8}{'Re':>8}{'τ':>8}")
+        for n in names:
+            lt = results[n].get("longterm")
+            if lt:
+                print(f"{n[:24]:<24}" + "".join(f"{lt[k]:>8.3f}" for k in ("f_score", "precision", "recall", "threshold")))
 
 
 def train_seed(args, seed, out_dir):
@@ -137,9 +147,10 @@ def main(argv=None):
     parser.add_argument("--config-file", default=CPU_CONFIG)
     parser.add_argument("--output", default="output/eval_real")
     parser.add_argument("--data-root", default=None, help="synthetic videos (default <output>/data)")
-    parser.add_argument("--sets", default="val,dev", help="which of val,dev to evaluate")
+    parser.add_argument("--sets", default="val,dev", help="which of val,dev,longterm to evaluate")
     parser.add_argument("--val-root", default=DEFAULT_SETS["val"])
     parser.add_argument("--dev-root", default=DEFAULT_SETS["dev"])
+    parser.add_argument("--longterm-root", default=DEFAULT_SETS["longterm"])
     parser.add_argument("--baselines", default="csrt,kcf", help="csrt, kcf, nano (NanoTrack v2)")
     parser.add_argument("--nanotrack-dir", default=None,
                         help="NanoTrack v2 ONNX folder for --baselines nano (default: $GUIDED_TRACKING_NANOTRACK_DIR, "
@@ -175,7 +186,7 @@ def main(argv=None):
     if not models:
         raise SystemExit("give --weights and/or --seeds")
 
-    roots = {"val": args.val_root, "dev": args.dev_root}
+    roots = {"val": args.val_root, "dev": args.dev_root, "longterm": args.longterm_root}
     sets = {k: roots[k] for k in args.sets.split(",") if k}
     for label, root in sets.items():
         if not os.path.isdir(root):

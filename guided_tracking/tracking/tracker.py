@@ -41,6 +41,7 @@ from ..data.crop import exemplar_geometry, hflip_boxes, jitter_geometry, search_
 from ..boxes import xywh_to_xyxy
 from ..modeling.guided_backbone import GuidedBackbone
 from ..modeling.maml import inner_loop
+from ..modeling.per_frame import PerFrameNetwork
 from .anchored import anchored_update
 from .localization import clamp_target_side, localize, update_state
 from .online import online_loss_fn
@@ -170,6 +171,9 @@ class GuidedTracker:
         self.collect_similarity = collect_similarity
         self.distractor_score, self.max_distractors = distractor_score, max_distractors
         self.verifier = TargetVerifier(head_feature_strides(model), canonical_box_size=search_px / search_context)
+        # The per-frame network in ONNX Runtime (build_tracker sets it for
+        # TRACKER.BACKEND onnxruntime); None: torch.
+        self.per_frame = None
         self.presence_model = PresenceModel(tuple(presence_weights)) if len(presence_weights) else None
         if self.presence_model is not None and len(presence_weights) != 3:
             raise ValueError(f"TRACKER.PRESENCE_WEIGHTS takes 3 numbers (w_s, w_v, b), got {list(presence_weights)}")
@@ -231,12 +235,18 @@ class GuidedTracker:
     def _features(self, crops: List[np.ndarray], frame_format: str = "BGR", guidance=None, task_ids=None):
         """Guided features of ``crops``; by default all guided by the target's
         guidance, else crop i by target ``task_ids[i]`` of ``guidance``."""
-        images = self.model.normalize([self._to_tensor(c, frame_format) for c in crops])
-        if self.channels_last:
-            images = ImageList(images.tensor.contiguous(memory_format=torch.channels_last), images.image_sizes)
         if guidance is None:
             guidance = self.state.guidance  # one target: as is for one crop, repeated for more
             task_ids = None if len(crops) == 1 else torch.zeros(len(crops), dtype=torch.long, device=self.device)
+        if self.per_frame is not None:  # TRACKER.BACKEND onnxruntime (onnx_backend.py)
+            raw = torch.stack([self._to_tensor(c, frame_format) for c in crops]).float()
+            if task_ids is not None:
+                guidance = GuidedBackbone.index_guidance(guidance, task_ids)
+            features = self.per_frame.features(raw, PerFrameNetwork.folded_inputs(guidance, self.per_frame.net.tgm_levels))
+            return ImageList(raw, [tuple(raw.shape[-2:])] * len(crops)), features
+        images = self.model.normalize([self._to_tensor(c, frame_format) for c in crops])
+        if self.channels_last:
+            images = ImageList(images.tensor.contiguous(memory_format=torch.channels_last), images.image_sizes)
         return images, self.model.guided_features(images, guidance, task_ids)
 
     def _adapt(self, params: Dict[str, torch.Tensor], steps: int, collected=None):
