@@ -17,7 +17,10 @@ one), one after the other:
    **detector+rewrites**: the same with the tracker's inference rewrites
    (folded frozen BN, channels-last, anchors cached), so the ratio to it is the
    tracking overhead;
-3. **CSRT** (OpenCV) through the same got10k interface as ours;
+   **ours-ort**: ours with the per-frame network in ONNX Runtime
+   (TRACKER.BACKEND onnxruntime; θ and its updates in torch);
+3. **CSRT** (OpenCV) and **NanoTrack v2** (OpenCV's TrackerNano, when its ONNX
+   files are found) through the same got10k interface as ours;
 4. **video path**: ``track_video`` on the first sequence's frame folder (reading,
    tracking, drawing and encoding the annotated video), wall-clock frames/s
    against the ours row on that sequence, both over every frame with the
@@ -62,8 +65,12 @@ def parse_args(argv=None):
     parser.add_argument("--sequences", default=DEV_SEQUENCES if os.path.isdir(DEV_SEQUENCES) else None,
                         help="folder of sequences (default: ../shared/data/sequences, else synthetic ones)")
     parser.add_argument("--max-frames", type=int, default=0, help="frames per sequence (0 = all)")
-    parser.add_argument("--trackers", default="ours,video,detector,csrt",
-                        help="rows, comma-separated (video: ours through track_video, vs the ours row)")
+    parser.add_argument("--trackers", default="ours,ours-ort,video,detector,csrt,nano",
+                        help="rows, comma-separated (ours-ort: ours with TRACKER.BACKEND onnxruntime; video: ours "
+                             "through track_video, vs the ours row; nano: NanoTrack v2, when its files are found)")
+    parser.add_argument("--nanotrack-dir", default=None,
+                        help="NanoTrack v2 ONNX folder (default: $GUIDED_TRACKING_NANOTRACK_DIR, else "
+                             "../shared/models/nanotrack)")
     parser.add_argument("--memory-frames", type=int, default=1000, help="frames of the memory run (0 = skip)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed frames at the start of each sequence")
     parser.add_argument("--threads", type=int, default=0, help="torch/OpenCV threads (0 = all cores)")
@@ -285,6 +292,8 @@ def stage_timers(adapter):
                (model, "normalize", "crop"), (model.backbone.body, "forward", "backbone"),
                (model, "detect", "ROI head / SSD head")]
     patched += [(tgm, "apply", "TGM") for tgm in model.backbone.tgms.values()]
+    if tracker.per_frame is not None:  # ONNX Runtime: backbone, TGMs and RPN head in one call
+        patched.append((tracker.per_frame, "features", "per-frame network (ONNX Runtime)"))
     if hasattr(model, "proposal_generator"):
         patched.append((model.proposal_generator, "forward", "RPN"))
     patched += [(tracker_module, "localize", "localisation"), (tracker_module, "update_state", "localisation"),
@@ -413,9 +422,28 @@ def main(argv=None):
             results["rows"][label] = summarize(time_detector(
                 detector, sequences, cfg.INPUT.GUIDED.SEARCH_CONTEXT, cfg.INPUT.GUIDED.SEARCH_SIZE,
                 cfg.INPUT.FORMAT, args.warmup, rewrites))
+    adapters = {"ours": adapter} if adapter is not None else {}
+    if "ours-ort" in rows:
+        opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
+        ort_adapter = make_got10k_tracker(args.config_file, tuple(opts) + ("TRACKER.BACKEND", "onnxruntime"),
+                                          "ours-ort", device=cfg.MODEL.DEVICE)
+        if ort_adapter.tracker.per_frame is None:
+            print("ours-ort: onnxruntime is not available (see the warning above); skipped")
+        else:
+            adapters["ours-ort"] = ort_adapter
+            results["rows"]["ours-ort"] = summarize(time_got10k_tracker(ort_adapter, sequences, args.warmup,
+                                                                        cfg.MODEL.DEVICE))
     if "csrt" in rows:
         _, factory = baseline_factory("csrt")
         results["rows"]["CSRT"] = summarize(time_got10k_tracker(factory(), sequences, args.warmup))
+    if "nano" in rows:
+        nano_dir = args.nanotrack_dir or os.environ.get("GUIDED_TRACKING_NANOTRACK_DIR") or \
+            os.path.join(REPO_ROOT, "..", "shared", "models", "nanotrack")
+        try:
+            _, factory = baseline_factory("nano", nano_dir)
+            results["rows"]["NanoTrack v2"] = summarize(time_got10k_tracker(factory(), sequences, args.warmup))
+        except (FileNotFoundError, ImportError, KeyError) as e:
+            print(f"nano: skipped ({e.args[0] if e.args else e})")
 
     names = [n for n, _, _ in sequences]
     print("\n| row | " + " | ".join(f"{n} fps" for n in names) + " | mean ms/frame | median ms | fps |")
@@ -423,11 +451,12 @@ def main(argv=None):
     for row, r in results["rows"].items():
         print(f"| {row} | " + " | ".join(f"{r['per_sequence_fps'].get(n, float('nan')):.1f}" for n in names)
               + f" | {r['ms_per_frame']:.2f} | {r['median_ms']:.2f} | {r['fps']:.1f} |")
-    for label in ("detector", "detector+rewrites"):
-        if "ours" in results["rows"] and label in results["rows"]:
-            ratio = results["rows"]["ours"]["ms_per_frame"] / results["rows"][label]["ms_per_frame"]
-            results[f"ours_over_{label}"] = ratio
-            print(f"ours / {label} per-frame time: {ratio:.3f}x")
+    for label in ("detector", "detector+rewrites", "CSRT"):
+        for ours in ("ours", "ours-ort"):
+            if ours in results["rows"] and label in results["rows"]:
+                ratio = results["rows"][ours]["ms_per_frame"] / results["rows"][label]["ms_per_frame"]
+                results[f"{ours}_over_{label}"] = ratio
+                print(f"{ours} / {label} per-frame time: {ratio:.3f}x")
 
     if "video_path" in results:
         v = results["video_path"]
@@ -435,16 +464,18 @@ def main(argv=None):
               f"{v['wall_fps']:.1f} frames/s wall-clock (tracker alone {v['tracker_fps']:.1f}) vs "
               f"{v['benchmark_fps']:.1f} on the benchmark path (ours row, every frame, initialisation "
               f"included): {v['wall_over_benchmark']:.2f}x")
-    if adapter is not None and hasattr(adapter, "tracker"):
-        split, total = cost_split(adapter, sequences, args.warmup)
-        results["cost_split_ms"] = split
-        print(f"\nCost split of ours (timers around each stage, so {total:.2f} ms/frame here):")
+    for label, row_adapter in adapters.items():
+        if not hasattr(row_adapter, "tracker"):
+            continue
+        split, total = cost_split(row_adapter, sequences, args.warmup)
+        results["cost_split_ms" if label == "ours" else f"cost_split_ms_{label}"] = split
+        print(f"\nCost split of {label} (timers around each stage, so {total:.2f} ms/frame here):")
         for stage, ms in sorted(split.items(), key=lambda kv: -kv[1]):
             print(f"  {stage:34s} {ms:6.2f} ms  {100 * ms / total:5.1f} %")
         if args.memory_frames > 0:
-            name, mem = memory_run(adapter, sequences, args.memory_frames)
-            results["memory"] = {"sequence": name, "rows": mem}
-            print(f"\nMemory of ours over {args.memory_frames} frames ({name} forward and back):")
+            name, mem = memory_run(row_adapter, sequences, args.memory_frames)
+            results["memory" if label == "ours" else f"memory_{label}"] = {"sequence": name, "rows": mem}
+            print(f"\nMemory of {label} over {args.memory_frames} frames ({name} forward and back):")
             for r in mem:
                 print("  " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     if args.json:

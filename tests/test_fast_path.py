@@ -221,8 +221,9 @@ def test_thread_defaults_split_the_cores():
         torch.set_num_threads(before)
 
 
-def test_bench_tracker_smoke(tmp_path):
+def test_bench_tracker_smoke(tmp_path, monkeypatch):
     """bench/bench_tracker.py --smoke runs every row and writes its numbers."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the ONNX export of ours-ort
     sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
     try:
         import bench_tracker
@@ -237,7 +238,8 @@ def test_bench_tracker_smoke(tmp_path):
     import json
 
     result = json.loads(out.read_text())
-    assert set(result["rows"]) == {"ours", "detector", "detector+rewrites", "CSRT"}
+    # NanoTrack v2 only where its ONNX files are (../shared/models/nanotrack here).
+    assert set(result["rows"]) - {"NanoTrack v2"} == {"ours", "ours-ort", "detector", "detector+rewrites", "CSRT"}
     for row in result["rows"].values():
         assert row["frames"] == 2 * (30 - 1 - 2) and row["fps"] > 0
     video = result["video_path"]
@@ -245,6 +247,8 @@ def test_bench_tracker_smoke(tmp_path):
     split = result["cost_split_ms"]
     for stage in ("crop", "backbone", "TGM", "RPN", "ROI head / SSD head", "localisation", "sample collection"):
         assert split[stage] > 0, stage
+    ort_split = result["cost_split_ms_ours-ort"]
+    assert ort_split["per-frame network (ONNX Runtime)"] > 0 and "backbone" not in ort_split
 
 
 @pytest.mark.parametrize("topk, expected", [(50, 50), (0, 300), (1000, 300)])
