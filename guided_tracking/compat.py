@@ -11,10 +11,18 @@ without this module.
   attributes raise a clear error keeps everything else importable.
 - numpy 2 removed ``np.int/float/str/object`` (detectron2 v0.6 uses them, e.g. in
   ``data/build.py``); Pillow 10 removed ``Image.LINEAR`` (``ExtentTransform``).
+- Two notices today's torch gives about detectron2 v0.6's code, silenced where they
+  arise and nowhere else, so a user's log holds this project's lines and real
+  problems: ``torch.jit.script`` is deprecated (fvcore's focal loss and detectron2's
+  box coders are scripted when ``detectron2.modeling`` is first imported: that
+  import runs under a filter for exactly this message), and ``torch.meshgrid``
+  without ``indexing=`` (detectron2's anchor grid: replaced by the same grid with
+  the explicit ``indexing="ij"``, the old default, only when upstream lacks it).
 """
 import builtins
 import importlib.machinery
 import importlib.util
+import inspect
 import sys
 import types
 import warnings
@@ -99,6 +107,40 @@ def _patch_pillow():
         applied_shims.append("PIL.Image.LINEAR")
 
 
+def _grid_offsets_ij(size, stride: int, offset: float, device):
+    """detectron2's ``_create_grid_offsets`` with ``torch.meshgrid(..., indexing="ij")``
+    (the behaviour it had by default): the same grid, without torch's notice."""
+    import torch
+
+    grid_height, grid_width = size
+    shifts_x = torch.arange(offset * stride, grid_width * stride, step=stride, dtype=torch.float32, device=device)
+    shifts_y = torch.arange(offset * stride, grid_height * stride, step=stride, dtype=torch.float32, device=device)
+    shift_y, shift_x = torch.meshgrid(shifts_y, shifts_x, indexing="ij")
+    return shift_x.reshape(-1), shift_y.reshape(-1)
+
+
+def _quiet_detectron2_notices():
+    if importlib.util.find_spec("detectron2") is None:
+        return
+    try:
+        with warnings.catch_warnings():
+            # torch issues it from inside torch.jit.script, so a module= filter cannot
+            # name the callers; the filter lives only as long as this import.
+            warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", FutureWarning)
+            import detectron2.modeling  # noqa: F401  (fvcore.nn comes along)
+    except Exception:  # a broken stack: the caller's own import of detectron2 reports it
+        return
+    from detectron2.modeling import anchor_generator
+
+    try:
+        explicit = "indexing" in inspect.getsource(anchor_generator._create_grid_offsets)
+    except (OSError, TypeError):
+        explicit = False
+    if not explicit:
+        anchor_generator._create_grid_offsets = _grid_offsets_ij
+        applied_shims.append("detectron2 anchor grid: meshgrid indexing='ij'")
+
+
 def apply_compat():
     """Install the shims that are needed, once. Returns the list of applied shims."""
     if getattr(apply_compat, "_done", False):
@@ -106,5 +148,6 @@ def apply_compat():
     _patch_numpy()
     _patch_pillow()
     _patch_detectron2_c()
+    _quiet_detectron2_notices()
     apply_compat._done = True
     return applied_shims

@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import warnings
 import sys
 import textwrap
 
@@ -150,3 +151,36 @@ def test_apply_compat_is_idempotent(monkeypatch):
     compat.apply_compat()
     assert compat.applied_shims == before
     assert guided_tracking.apply_compat is compat.apply_compat
+
+
+def test_tracking_runs_silently_under_warnings_as_errors():
+    """detectron2 v0.6's two notices under today's torch (torch.jit.script deprecated,
+    torch.meshgrid without indexing) are silenced where they arise: importing the
+    package and tracking with the reference model raise none, even with -W error."""
+    code = """
+    import json, warnings
+    warnings.simplefilter("error")
+    import numpy as np
+    import guided_tracking
+    from guided_tracking.model_zoo import get_reference_cfg
+    from guided_tracking.tracking import build_tracker
+    tracker = build_tracker(get_reference_cfg())
+    frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    tracker.initialize(frame, [40, 30, 30, 40])
+    box = tracker.track(frame)
+    print(json.dumps({"box": [float(v) for v in box], "shims": guided_tracking.compat.applied_shims}))
+    """
+    out = _run(code, timeout=300)
+    assert len(out["box"]) == 4 and all(np.isfinite(out["box"]))
+
+
+def test_anchor_grid_with_explicit_indexing_is_the_same_grid():
+    import torch
+
+    for size, stride, offset in (((3, 5), 8, 0.0), ((4, 2), 16, 0.5)):
+        x, y = compat._grid_offsets_ij(size, stride, offset, torch.device("cpu"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ys, xs = torch.meshgrid(torch.arange(offset * stride, size[0] * stride, stride, dtype=torch.float32),
+                                    torch.arange(offset * stride, size[1] * stride, stride, dtype=torch.float32))
+        assert torch.equal(x, xs.reshape(-1)) and torch.equal(y, ys.reshape(-1))

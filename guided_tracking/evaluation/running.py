@@ -25,7 +25,7 @@ from .longterm import format_longterm_table, score_longterm
 from .plotting import plot_curves
 from .reports import attribute_report, default_attribute_source, format_attribute_table, load_attributes, print_table
 from .results import _is_complete, _read_unreadable, _result_paths, _write_results
-from .scoring import _evaluate
+from .scoring import score_results
 from .sequences import _GOT10K_LAYOUT, InitBoxError, load_benchmark
 from .video import draw_box
 
@@ -424,7 +424,10 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
     scored = [name for name in dataset.seq_names if name not in failures]
     report = {"benchmark": benchmark, "tracker": tracker_name}
     if scored:
-        report.update(_evaluate(benchmark, dataset, scored, results_root, reports_root, tracker_name))
+        fields, unscored = score_results(benchmark, dataset, scored, results_root, reports_root, tracker_name)
+        report.update(fields)
+        failures.update(unscored)
+        scored = [name for name in scored if name not in unscored]
     else:
         report.update({"overall": None, "sequences": {}, "curves": {}})
     longterm = score_longterm(benchmark, root, dataset, scored, result_dir, benchmark in _GOT10K_LAYOUT) \
@@ -456,7 +459,7 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         logger.warning("%s: %d frame(s) could not be read (previous box kept): %s", seq_name, len(frames),
                        ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else ""))
     if failures:
-        logger.error("%d of %d sequence(s) could not be tracked:\n%s", len(failures), len(failures) + len(scored),
+        logger.error("%d of %d sequence(s) could not be tracked or scored:\n%s", len(failures), len(failures) + len(scored),
                      "\n".join(f"  {k}: {v}" for k, v in sorted(failures.items())))
     return report
 

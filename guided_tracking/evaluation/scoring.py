@@ -139,6 +139,38 @@ def _got10k_scores(perf):
     }
 
 
+def score_results(benchmark, dataset, seq_names, results_root, reports_root, tracker_name):
+    """Score ``seq_names`` with got10k's report(), one sequence never spoiling the others.
+
+    Returns ``(report fields, unscored)``: ``unscored`` maps each sequence that could
+    not be scored to one line saying why (a one-frame sequence has nothing tracked
+    after its given first box; got10k cannot read its one-row result file either),
+    and the report covers every other sequence. When got10k fails on the whole set,
+    each sequence is scored alone to find the ones it fails on."""
+    unscored = {}
+    for name in seq_names:
+        if len(dataset[name][0]) < 2:
+            unscored[name] = ("one frame only: nothing is tracked after the given first box, so there is "
+                              "nothing to score")
+    todo = [n for n in seq_names if n not in unscored]
+    if not todo:
+        return {"overall": None, "sequences": {}, "curves": {}}, unscored
+    try:
+        return _evaluate(benchmark, dataset, todo, results_root, reports_root, tracker_name), unscored
+    except Exception as e:  # isolate the sequence(s) got10k fails on
+        logger.debug("Scoring all %d sequences failed (%s); scoring each alone", len(todo), e)
+    good = []
+    for name in todo:
+        try:
+            _evaluate(benchmark, dataset, [name], results_root, reports_root, tracker_name)
+            good.append(name)
+        except Exception as e:
+            unscored[name] = f"its results could not be scored: {type(e).__name__}: {str(e).strip()[:200]}"
+    if not good:
+        return {"overall": None, "sequences": {}, "curves": {}}, unscored
+    return _evaluate(benchmark, dataset, good, results_root, reports_root, tracker_name), unscored
+
+
 def _evaluate(benchmark, dataset, seq_names, results_root, reports_root, tracker_name):
     """Score ``seq_names`` with got10k's report(); returns the ``report.json`` fields."""
     experiment = _make_experiment(benchmark, _SequenceSubset(dataset, seq_names), results_root, reports_root)
