@@ -13,6 +13,14 @@ Benchmarks (got10k toolkit metrics, result files, report.json, plots; reruns res
         MODEL.WEIGHTS output/guided_rcnn_mnv2_FPN_cpu/model_final.pth
     python track_net.py --config-file ... --benchmark otb2015 --root /data/OTB --num-workers 4 \\
         --devices cuda:0,cuda:1 MODEL.DEVICE cuda MODEL.WEIGHTS ...
+Many machines (torch.distributed through detectron2's launch; every rank tracks a
+share of the sequences, balanced by frames, and writes its result files; rank 0
+scores and writes the one report): on each of M machines
+    python track_net.py --benchmark lasot --root /data/LaSOT --num-gpus 8 --num-machines M \\
+        --machine-rank R --dist-url tcp://HOST0:PORT MODEL.DEVICE cuda MODEL.WEIGHTS ...
+(CPU processes: leave MODEL.DEVICE cpu, gloo). A rank that dies stops the others
+(after the process group's timeout across machines); rerun the same command: it
+resumes from the result files.
 A sequence that cannot be loaded or tracked is listed (file, line, what is wrong) at
 the end and in report.json ("failures"); the others are tracked and scored. Exit
 status: 0 every sequence tracked, 1 some sequence failed, 2 bad arguments.
@@ -22,12 +30,15 @@ One video / folder / webcam:
 """
 import argparse
 import functools
+import json
 import logging
 import sys
 
 import guided_tracking  # noqa: F401
 from guided_tracking import get_guided_cfg
+from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+from guided_tracking.engine.launch import exit_with_parent, launch
 from guided_tracking.evaluation.baselines import NANOTRACK_ENV, baseline_factory
 from guided_tracking.evaluation.benchmark import BENCHMARKS, plot_curves, print_table, run_benchmark
 from guided_tracking.io import atomic_write_json
@@ -54,8 +65,14 @@ def build_parser():
     source.add_argument("--images", metavar="DIR", help="folder of frames, sorted by name")
     source.add_argument("--webcam", nargs="?", const=0, type=int, metavar="ID")
     parser.add_argument("--root", help="dataset root for --benchmark")
-    parser.add_argument("--num-workers", type=int, default=1, help="benchmark worker processes")
-    parser.add_argument("--devices", help="comma separated devices for workers, e.g. cuda:0,cuda:1")
+    parser.add_argument("--num-workers", type=int, default=1,
+                        help="tracking processes on this machine (the same as --num-gpus on CPU)")
+    parser.add_argument("--devices", help="comma separated devices, local rank i uses the i-th, e.g. cuda:0,cuda:1")
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine (one per GPU with "
+                        "MODEL.DEVICE cuda), as detectron2's tools")
+    parser.add_argument("--num-machines", type=int, default=1)
+    parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine")
+    parser.add_argument("--dist-url", default="auto", help="tcp://HOST:PORT of machine 0 (auto: one machine)")
     parser.add_argument("--baselines", default="",
                         help="also evaluate OpenCV trackers: csrt, kcf, nano (NanoTrack v2), e.g. csrt,kcf,nano")
     parser.add_argument("--nanotrack-dir", metavar="DIR",
@@ -81,6 +98,45 @@ def build_parser():
 def run_benchmarks(args) -> int:
     if not args.root:
         raise SystemExit("--benchmark needs --root DIR (the dataset folder)")
+    if args.runs < 1:
+        raise SystemExit(f"--runs must be >= 1, got {args.runs}")
+    procs = max(args.num_gpus, args.num_workers)
+    if args.num_machines > 1 or args.num_gpus > 1:
+        cfg = get_reference_cfg() if args.config_file is None else get_guided_cfg()
+        if args.config_file is not None:
+            cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(list(args.opts))
+        device = "cuda" if cfg.MODEL.DEVICE.startswith("cuda") else "cpu"
+        launch(_distributed_main, procs, args.num_machines, args.machine_rank, args.dist_url, args=(args, device),
+               device=device)
+        if args.machine_rank != 0:
+            return 0
+        # Rank 0 wrote every report; the exit status comes from them.
+        failed = []
+        for name in _tracker_names(args):
+            with open(f"{args.output}/reports/{args.benchmark}/{name}/report.json") as f:
+                failed += json.load(f)["failed"]
+        return 1 if failed else 0
+    return _run_benchmarks(args, num_workers=args.num_workers)
+
+
+def _tracker_names(args):
+    runs = [args.name] if args.runs == 1 else [f"{args.name}-run{k}" for k in range(args.runs)]
+    return runs + [baseline_factory(key, args.nanotrack_dir)[0] for key in filter(None, args.baselines.split(","))]
+
+
+def _distributed_main(args, device):
+    """One rank of ``--num-gpus`` / ``--num-machines``: the same benchmarks, this rank's share."""
+    exit_with_parent()
+    for name, abbrev in (("guided_tracking", "gt"), ("detectron2", "d2")):
+        setup_logger(args.output, distributed_rank=comm.get_rank(), name=name, abbrev_name=abbrev)
+    configure_threads(comm.get_local_size())
+    if device == "cuda" and not args.devices:
+        args.devices = f"cuda:{comm.get_local_rank()}"
+    _run_benchmarks(args, num_workers=1)
+
+
+def _run_benchmarks(args, num_workers: int) -> int:
     devices = args.devices.split(",") if args.devices else None
     # Resolve the baselines first: a missing NanoTrack file stops the run before anything is tracked.
     baselines = []
@@ -89,9 +145,7 @@ def run_benchmarks(args) -> int:
             baselines.append(baseline_factory(key, args.nanotrack_dir))
         except (KeyError, FileNotFoundError, ImportError) as e:
             raise SystemExit(f"--baselines: {e.args[0] if e.args else e}")
-    if args.runs < 1:
-        raise SystemExit(f"--runs must be >= 1, got {args.runs}")
-    common = dict(num_workers=args.num_workers, strict=args.strict, attributes=args.attributes)
+    common = dict(num_workers=num_workers, strict=args.strict, attributes=args.attributes)
     reports, runs = {}, []
     for k in range(args.runs):
         # One result folder per run (reruns resume each); run k tracks with SEED k.
@@ -101,6 +155,10 @@ def run_benchmarks(args) -> int:
         reports[name] = run_benchmark(factory, args.benchmark, args.root, args.output, name, devices=devices,
                                       visualize=args.visualize, **common)
         runs.append(reports[name])
+    if not comm.is_main_process():  # other ranks tracked their share; rank 0 reports
+        for name, baseline in baselines:
+            run_benchmark(baseline, args.benchmark, args.root, args.output, name, **common)
+        return 0
     if args.runs > 1:
         summary = runs_report(runs)
         atomic_write_json(f"{args.output}/reports/{args.benchmark}/{args.name}-runs{args.runs}.json", summary)

@@ -91,6 +91,7 @@ def build_broken_folder(root):
     add("box_partly_outside", "tracked", anno=["40,30,20,20"] * N)
     add("box_larger_than_frame", "tracked", anno=["-10,-10,80,60"] * N)
     add("Café_séquence", "tracked")
+    add("one_frame", ("failed", ["one frame only", "nothing to score"]), frames=[_frame(seed=0)], anno=[BOX])
     add("nan_first_box", ("failed", ["groundtruth_rect.txt:1", "NaN"]), anno=["NaN,NaN,NaN,NaN"] + [BOX] * (N - 1))
     add("zero_first_box", ("failed", ["groundtruth_rect.txt:1", "zero width or height"]),
         anno=["12,10,0,0"] + [BOX] * (N - 1))

@@ -6,7 +6,11 @@ processes joined by a gloo process group, with detectron2's ``comm`` set up the
 same way (global group + per-machine local group), so DDP all-reduces the outer
 MAML gradient exactly as on GPUs.
 """
+import ctypes
 import logging
+import os
+import signal
+import sys
 from datetime import timedelta
 
 import torch
@@ -16,7 +20,7 @@ import torch.multiprocessing as mp
 from detectron2.engine import launch as d2_launch
 from detectron2.utils import comm
 
-__all__ = ["launch"]
+__all__ = ["launch", "exit_with_parent"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +33,24 @@ def _find_free_port() -> int:
         return sock.getsockname()[1]
 
 
+def exit_with_parent():
+    """Ask the kernel to end this process when the process that started it dies
+    (Linux PR_SET_PDEATHSIG): a killed launcher leaves no rank running on. A no-op
+    elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except OSError:
+        logger.debug("prctl(PR_SET_PDEATHSIG) unavailable: ranks may outlive a killed launcher")
+        return
+    if os.getppid() == 1:  # the launcher died before the request was made
+        sys.exit(1)
+
+
 def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_rank, dist_url, args):
+    exit_with_parent()
     global_rank = machine_rank * procs_per_machine + local_rank
     dist.init_process_group(backend="gloo", init_method=dist_url, world_size=world_size, rank=global_rank,
                             timeout=timedelta(minutes=30))

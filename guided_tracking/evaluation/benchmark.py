@@ -57,7 +57,7 @@ import sys
 from ..frames import FrameReadError, load_rgb_frame
 from .plotting import plot_curves
 from .reports import load_report, print_table
-from .running import START_METHOD, run_benchmark, track_sequence  # noqa: F401  (START_METHOD: compat)
+from .running import run_benchmark, track_sequence  # noqa: F401
 from .sequences import BENCHMARKS, load_benchmark
 
 __all__ = [

@@ -4,12 +4,11 @@ worker processes, progress, then scoring and ``report.json``.
 ``run_benchmark`` is the entry point; see ``benchmark.py`` for layouts and the
 output folder."""
 import inspect
+import json
 import logging
 import math
-import multiprocessing as mp
 import os
 import pickle
-import queue as queue_lib
 import sys
 import time
 import traceback
@@ -17,8 +16,10 @@ import traceback
 import numpy as np
 from tqdm import tqdm
 
+from detectron2.utils import comm
+
 from ..data.datasets import DatasetFormatError
-from ..tracking.threads import available_cores, configure_threads
+from ..tracking.threads import configure_threads
 from ..frames import FrameReadError, load_rgb_frame
 from ..io import atomic_write_json
 from .longterm import format_longterm_table, score_longterm
@@ -29,16 +30,12 @@ from .scoring import score_results
 from .sequences import _GOT10K_LAYOUT, InitBoxError, load_benchmark
 from .video import draw_box
 
-__all__ = ["run_benchmark", "track_sequence", "progress_bar"]
+__all__ = ["run_benchmark", "track_sequence", "progress_bar", "split_tasks"]
 
 logger = logging.getLogger(__name__)
 
-# Worker start method. "spawn" because CUDA cannot be used in a forked child of a
-# process that already initialized it; each spawned worker re-imports the package
-# (seconds), so CPU-only callers such as the tests may switch to "fork".
-START_METHOD = "spawn"
-# Workers report their tracked-frame count at most this often: per-frame messages
-# would make the queue, not the tracker, the bottleneck for fast trackers.
+# The tracked-frame count goes to the progress display at most this often: a
+# per-frame update would cost a fast tracker (KCF: ~1,000 frames/s) more than it tracks.
 _PROGRESS_INTERVAL_S = 0.25
 
 
@@ -184,35 +181,21 @@ class _FrameCounter:
         self.last_emit = time.monotonic()
 
 
-def _worker_main(worker_id, tracker_factory, device, tasks, visualize_dir, num_processes, message_queue):
-    """Entry point of a spawned worker process."""
-    # N workers each using every core oversubscribe the CPU: split the cores. Not
-    # OpenCV's after fork: reconfiguring the thread pool inherited from a parent
-    # that already used it deadlocks (pthread_cond_destroy inside cv2).
-    configure_threads(num_processes, opencv=START_METHOD != "fork")
-
-    def emit(kind, *payload):
-        message_queue.put((kind, worker_id) + payload)
-
-    try:
-        _run_tasks(tracker_factory, device, tasks, visualize_dir, emit)
-    finally:
-        message_queue.put(("exit", worker_id))
-
-
-def _split_tasks(tasks, num_chunks):
-    """Balance tasks over ``num_chunks`` by frame count (largest first onto the lightest chunk)."""
+def split_tasks(tasks, num_chunks):
+    """Balance tasks over ``num_chunks`` by frame count (largest first onto the lightest
+    chunk). Deterministic, and chunk r stays chunk r even when empty: rank r of a
+    distributed run takes chunk r."""
     chunks = [[] for _ in range(num_chunks)]
     loads = [0] * num_chunks
-    for task in sorted(tasks, key=lambda t: -len(t["img_files"])):
+    for task in sorted(tasks, key=lambda t: (-len(t["img_files"]), t["seq_name"])):
         i = int(np.argmin(loads))
         chunks[i].append(task)
         loads[i] += len(task["img_files"])
-    return [c for c in chunks if c]
+    return chunks
 
 
-def _run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir, description):
-    """Track ``tasks``; returns ``{seq_name: reason}`` of the failed ones."""
+def _track_share(tracker_factory, tasks, device, visualize_dir, description):
+    """Track this process's ``tasks``; returns ``{seq_name: reason}`` of the failed ones."""
     failures = {}
     total_frames = sum(len(t["img_files"]) for t in tasks)
     with progress_bar(total_frames, description) as progress:
@@ -226,13 +209,7 @@ def _run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir, de
                 if len(payload) > 2:  # the traceback: for --debug, not for the user
                     logger.debug("Sequence %s failed:\n%s", seq_name, payload[2])
 
-        num_workers = min(num_workers, len(tasks))
-        if num_workers <= 1:
-            configure_threads(1, opencv=False)  # OpenCV's own default already uses every core
-            device = devices[0] if devices else None
-            _run_tasks(tracker_factory, device, tasks, visualize_dir, handle)
-        else:
-            _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle)
+        _run_tasks(tracker_factory, device, tasks, visualize_dir, handle)
     return failures
 
 
@@ -275,74 +252,6 @@ def progress_bar(total, description):
     return _LineProgress(total, description, float(os.environ.get("GUIDED_TRACKING_PROGRESS_S", 30)))
 
 
-def _run_in_workers(tracker_factory, tasks, num_workers, devices, visualize_dir, handle):
-    """Track ``tasks`` in ``num_workers`` processes; their messages go to ``handle`` (see _run_tasks)."""
-    try:
-        pickle.dumps(tracker_factory)
-    except Exception as e:
-        raise TypeError(
-            f"tracker_factory {tracker_factory!r} cannot be pickled, which num_workers > 1 requires "
-            "(use a module-level function, a class or functools.partial of one)") from e
-    context = mp.get_context(START_METHOD)
-    message_queue = context.Queue()
-    chunks = _split_tasks(tasks, num_workers)
-    logger.info(f"{len(chunks)} tracking processes, {max(1, available_cores() // len(chunks))} thread(s) each "
-                f"({available_cores()} cores)")
-    unfinished = {i: {t["seq_name"] for t in chunk} for i, chunk in enumerate(chunks)}
-    processes, finished = [], False
-    try:
-        for i, chunk in enumerate(chunks):
-            device = devices[i % len(devices)] if devices else None
-            process = context.Process(
-                target=_worker_main, name=f"tracking-worker-{i}",
-                args=(i, tracker_factory, device, chunk, visualize_dir, len(chunks), message_queue))
-            process.start()
-            processes.append(process)
-        running = set(range(len(processes)))
-        while running:
-            try:
-                message = message_queue.get(timeout=1.0)
-            except queue_lib.Empty:
-                for i in list(running):
-                    if not processes[i].is_alive():
-                        _drain(message_queue, handle, unfinished, running)
-                        if i in running:  # died without saying goodbye (segfault, OOM kill)
-                            running.discard(i)
-                            for seq_name in sorted(unfinished[i]):
-                                handle("failed", seq_name,
-                                       f"worker process {i} died (exit code {processes[i].exitcode}) "
-                                       "before finishing this sequence")
-                continue
-            _dispatch(message, handle, unfinished, running)
-        finished = True
-    finally:
-        for process in processes:
-            if finished:  # every worker said goodbye: let it flush and exit
-                process.join(timeout=5)
-            if process.is_alive():  # interrupted (Ctrl-C, error in this loop) or stuck
-                process.terminate()
-                process.join()
-
-
-def _dispatch(message, handle, unfinished, running):
-    kind, worker_id, payload = message[0], message[1], message[2:]
-    if kind == "exit":
-        running.discard(worker_id)
-        return
-    if kind in ("done", "failed"):
-        unfinished[worker_id].discard(payload[0])
-    handle(kind, *payload)
-
-
-def _drain(message_queue, handle, unfinished, running):
-    while True:
-        try:
-            message = message_queue.get(timeout=0.2)
-        except queue_lib.Empty:
-            return
-        _dispatch(message, handle, unfinished, running)
-
-
 def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, num_workers=1, devices=None,
                   visualize=False, strict=False, attributes=None) -> dict:
     """Track every sequence of ``benchmark`` and evaluate the results with got10k.
@@ -354,8 +263,12 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         root (str): dataset root (layouts in the module docstring).
         output_dir (str): receives ``results/`` and ``reports/``.
         tracker_name (str): names the result/report folders and the plot legends.
-        num_workers (int): processes tracking sequences in parallel (spawn context).
-        devices (list[str] | None): e.g. ``["cuda:0", "cuda:1"]``; worker i uses ``devices[i % len]``.
+        num_workers (int): tracking processes on this machine, started through
+            ``engine.launch`` (torch.distributed, gloo) as a multi-machine run is:
+            each takes a fixed share of the pending sequences (balanced by frames),
+            rank 0 gathers and scores. Inside an initialised process group (e.g.
+            ``track_net.py --num-machines``) the group's ranks are used instead.
+        devices (list[str] | None): e.g. ``["cuda:0", "cuda:1"]``; local rank i uses ``devices[i % len]``.
         visualize (bool): write annotated frames to ``output_dir/visualize/<benchmark>/<tracker_name>/``.
         strict (bool): stop at the first defect found while loading (default: list each
             sequence that cannot be loaded and track the others).
@@ -364,11 +277,12 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
             the benchmark ships (UAV123). Adds ``"attributes"`` to the report.
 
     Sequences whose result files are already complete are not tracked again (the
-    factory is not even called when nothing is pending). A sequence that cannot be
-    loaded or tracked is listed under ``"failed"`` and, with the reason in one line
-    (file and line where it is the data's fault), under ``"failures"``; the others
-    still run. A frame that cannot be read mid-sequence keeps the previous box
-    (confidence NaN) and is listed under ``"unreadable_frames"`` (1-based numbers).
+    factory is not even called when nothing is pending): a rerun after any process
+    died resumes. A sequence that cannot be loaded, tracked or scored is listed under
+    ``"failed"`` and, with the reason in one line (file and line where it is the
+    data's fault), under ``"failures"``; the others still run and are scored. A frame
+    that cannot be read mid-sequence keeps the previous box (confidence NaN) and is
+    listed under ``"unreadable_frames"`` (1-based numbers).
 
     Returns:
         The report (also written to ``reports/<benchmark>/<tracker_name>/report.json``)::
@@ -378,10 +292,12 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
              "sequences": {seq_name: {same keys}},
              "failed": [seq_name, ...], "failures": {seq_name: reason}, "missing": [...],
              "unreadable_frames": {seq_name: [frame numbers]}, "curves": {"success", "precision"[, ...]},
-             "plots": [png paths], "submission": zip path (got10k_test only)}
+             "plots": [png paths], "submission": zip path (got10k_test only)
+             [, "longterm": VOT-LT scores, when sequences have absent frames]}
 
         ``overall`` is None when nothing could be scored (and for got10k_test, whose
-        ground truth is withheld). GOT-10k val reports AO as ``auc`` and has no precision.
+        ground truth is withheld). GOT-10k val reports AO as ``auc`` and has no
+        precision. Ranks other than 0 of a distributed run return ``{}``.
     """
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
@@ -389,6 +305,56 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
         raise ValueError(f"tracker_name must be a plain folder name, got {tracker_name!r}")
     if devices is not None and len(devices) == 0:
         devices = None
+    kwargs = dict(visualize=visualize, strict=strict, attributes=attributes)
+    if num_workers > 1 and comm.get_world_size() == 1:
+        return _run_in_local_processes(tracker_factory, benchmark, root, output_dir, tracker_name, num_workers,
+                                       devices, kwargs)
+    device = devices[comm.get_local_rank() % len(devices)] if devices else None
+    return _run_on_this_rank(tracker_factory, benchmark, root, output_dir, tracker_name, device, **kwargs)
+
+
+def _report_path(output_dir, benchmark, tracker_name):
+    return os.path.join(os.path.abspath(os.fspath(output_dir)), "reports", benchmark, tracker_name, "report.json")
+
+
+def _run_in_local_processes(tracker_factory, benchmark, root, output_dir, tracker_name, num_workers, devices, kwargs):
+    """``num_workers`` processes of this machine in one gloo group (``engine.launch``),
+    each running ``_run_on_this_rank``; returns the report rank 0 wrote."""
+    try:
+        pickle.dumps(tracker_factory)
+    except Exception as e:
+        raise TypeError(
+            f"tracker_factory {tracker_factory!r} cannot be pickled, which num_workers > 1 requires "
+            "(use a module-level function, a class or functools.partial of one)") from e
+    from ..engine.launch import launch
+
+    report_path = _report_path(output_dir, benchmark, tracker_name)
+    before = os.path.getmtime(report_path) if os.path.isfile(report_path) else None
+    launch(_rank_main, num_workers, args=(tracker_factory, benchmark, root, output_dir, tracker_name, devices, kwargs),
+           device="cpu")
+    if not os.path.isfile(report_path) or os.path.getmtime(report_path) == before:
+        raise RuntimeError(f"the tracking processes ended without writing {report_path}; rerun to resume")
+    with open(report_path) as f:
+        return json.load(f)
+
+
+def _rank_main(tracker_factory, benchmark, root, output_dir, tracker_name, devices, kwargs):
+    """One rank of a distributed evaluation (spawned by ``launch``)."""
+    from detectron2.utils.logger import setup_logger
+
+    # Rank 0 logs to the terminal as a single process would; the others to
+    # OUTPUT/log.txt.rank<r> (detectron2's convention).
+    setup_logger(os.fspath(output_dir), distributed_rank=comm.get_rank(), name="guided_tracking", abbrev_name="gt")
+    configure_threads(comm.get_local_size(), opencv=True)
+    device = devices[comm.get_local_rank() % len(devices)] if devices else None
+    _run_on_this_rank(tracker_factory, benchmark, root, output_dir, tracker_name, device, **kwargs)
+
+
+def _run_on_this_rank(tracker_factory, benchmark, root, output_dir, tracker_name, device, visualize=False,
+                      strict=False, attributes=None) -> dict:
+    """The evaluation as every rank runs it (one process: the only rank): list the
+    pending sequences, track this rank's share, rank 0 gathers the failures, scores
+    and writes the report (result files are on disk already)."""
     dataset, missing = load_benchmark(benchmark, root, strict=strict)
     output_dir = os.path.abspath(os.fspath(output_dir))
     results_root = os.path.join(output_dir, "results", benchmark)
@@ -412,11 +378,26 @@ def run_benchmark(tracker_factory, benchmark, root, output_dir, tracker_name, nu
             num_complete += 1
         else:
             tasks.append(task)
-    logger.info("%s on %s: %d sequences, %d already tracked, %d to track", tracker_name, benchmark,
-                len(dataset.seq_names), num_complete, len(tasks))
-    if tasks:
-        failures.update(_run_pending(tracker_factory, tasks, num_workers, devices, visualize_dir,
-                                     f"{tracker_name} on {benchmark}"))
+    world_size, rank = comm.get_world_size(), comm.get_rank()
+    if rank == 0:
+        logger.info("%s on %s: %d sequences, %d already tracked, %d to track%s", tracker_name, benchmark,
+                    len(dataset.seq_names), num_complete, len(tasks),
+                    f" by {world_size} processes" if world_size > 1 else "")
+    # Every rank listed the same pending sequences; only now may anyone write a
+    # result file (a fast rank's finished files would change a slow rank's list).
+    comm.synchronize()
+    mine = split_tasks(tasks, world_size)[rank]  # may be empty: this rank still reaches gather
+    description = f"{tracker_name} on {benchmark}" + (f" (rank {rank} of {world_size})" if world_size > 1 else "")
+    if world_size == 1:
+        configure_threads(1, opencv=False)  # OpenCV's own default already uses every core
+    tracked_failures = _track_share(tracker_factory, mine, device, visualize_dir, description) if mine else {}
+    if world_size > 1:
+        # Results are on disk; only the small things travel to rank 0.
+        parts = comm.gather(tracked_failures, dst=0)
+        if not comm.is_main_process():
+            return {}
+        tracked_failures = {k: v for part in parts for k, v in part.items()}
+    failures.update(tracked_failures)
 
     if strict and failures:
         raise RuntimeError(f"{len(failures)} sequence(s) failed (--strict): " +
