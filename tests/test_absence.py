@@ -122,8 +122,8 @@ class _World:
         return results, aux
 
 
-def _tracker(tiny_cfg, opts=()):
-    cfg = tiny_cfg("mnv2_fpn", OPTS + list(opts))
+def _tracker(tiny_cfg, opts=(), backbone="mnv2_fpn"):
+    cfg = tiny_cfg(backbone, OPTS + list(opts))
     torch.manual_seed(0)
     return GuidedTracker(cfg, build_model(cfg))
 
@@ -146,9 +146,10 @@ def test_absent_target_keeps_the_box_and_teaches_nothing(tiny_cfg, monkeypatch):
     assert all(torch.equal(tracker.state.theta[k], theta[k]) for k in theta)  # no update while absent (frames 2, 4)
 
 
-def test_redetection_finds_the_target_where_it_comes_back(tiny_cfg, monkeypatch):
+@pytest.mark.parametrize("backbone", ["mnv2_fpn", "mnv2_ssd"])
+def test_redetection_finds_the_target_where_it_comes_back(tiny_cfg, monkeypatch, backbone):
     tracker = _tracker(tiny_cfg, ["TRACKER.REDETECT", True, "TRACKER.REDETECT_AFTER", 2,
-                                  "TRACKER.REDETECT_INTERVAL", 3, "TRACKER.UPDATE_INTERVAL", 0])
+                                  "TRACKER.REDETECT_INTERVAL", 3, "TRACKER.UPDATE_INTERVAL", 0], backbone)
     world = _World(tracker, monkeypatch)
     monkeypatch.setattr(tracker.model, "detect", world)
     tracker.initialize(_frame((30, 30)), [30, 30, 20, 20])
