@@ -116,6 +116,13 @@ def add_guided_tracking_config(cfg):
     # target at 0.74x-1.35x the canonical size) and the centre uniform in
     # +-SHIFT_JITTER target sizes per axis.
     _C.INPUT.GUIDED.SHIFT_JITTER = 0.5
+    # A share of the search crops shifts the target further, up to
+    # WIDE_SHIFT_JITTER sizes per axis (uniform): the offsets the tracker meets
+    # after fast motion or a jump, so the detector finds the target anywhere in the
+    # crop instead of learning that it sits at the centre, while most crops keep
+    # the near-centre placement the tracker usually sees (issue 19; 0: off).
+    _C.INPUT.GUIDED.WIDE_SHIFT_PROB = 0.0
+    _C.INPUT.GUIDED.WIDE_SHIFT_JITTER = 1.5
     _C.INPUT.GUIDED.SCALE_JITTER = 0.35
     _C.INPUT.GUIDED.FLIP_PROB = 0.5
     # Brightness/contrast/saturation jitter strength and blur probability.

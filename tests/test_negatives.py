@@ -226,3 +226,16 @@ def test_ssd_negative_query_has_no_positive_anchor(tiny_model, make_triplets, ev
     assert ((labels == -1) | (labels == model.num_classes)).all() and (labels == model.num_classes).any()
     losses = model(triplets)
     assert all(torch.isfinite(v) for v in losses.values()) and losses["loss_cls"] > 0
+
+
+def test_wide_shifts_come_with_their_probability(frames):
+    mapper = _mapper(shift_jitter=0.5, scale_jitter=0.0, flip_prob=0.0, wide_shift_prob=0.3, wide_shift_jitter=1.5)
+    side = np.sqrt(16 * 20)
+    offsets = []
+    for seed in range(500):
+        geom = mapper(_sample(frames, seed=seed))["query"]["geometry"]
+        offsets.append(np.abs(np.asarray(geom.center_xy) - [88, 60]).max() / side)
+    offsets = np.asarray(offsets)
+    assert offsets.max() <= 1.5 + 1e-6 and offsets.max() > 1.2
+    # Beyond 0.5: only wide crops, each there with P = 1 - (0.5 / 1.5)^2 = 8/9.
+    assert np.mean(offsets > 0.5) == pytest.approx(0.3 * 8 / 9, abs=0.05)

@@ -73,7 +73,8 @@ class TripletDatasetMapper:
                  search_context: float = 5.0, search_px: int = 480, shift_jitter: float = 0.5,
                  scale_jitter: float = 0.25, flip_prob: float = 0.5, color_jitter: float = 0.2,
                  blur_prob: float = 0.1, grayscale_prob: float = 0.0, min_visible_fraction: float = 0.5,
-                 still_image_shift: float = 0.3, background_margin: float = 1.0):
+                 still_image_shift: float = 0.3, background_margin: float = 1.0, wide_shift_prob: float = 0.0,
+                 wide_shift_jitter: float = 1.5):
         """Sizes in pixels; jitters and ``background_margin`` (how far past the
         target a "background" negative's crop edge may lie) as fractions of the
         target size (see config.py)."""
@@ -91,6 +92,7 @@ class TripletDatasetMapper:
         self.min_visible_fraction = min_visible_fraction
         self.still_image_shift = still_image_shift
         self.background_margin = float(background_margin)
+        self.wide_shift_prob, self.wide_shift_jitter = float(wide_shift_prob), float(wide_shift_jitter)
 
     @classmethod
     def from_config(cls, cfg):
@@ -110,6 +112,8 @@ class TripletDatasetMapper:
             "min_visible_fraction": g.MIN_VISIBLE_FRACTION,
             "still_image_shift": cfg.DATALOADER.TRIPLET.IMAGE_AUGMENT_SHIFT,
             "background_margin": cfg.DATALOADER.TRIPLET.BACKGROUND_MARGIN,
+            "wide_shift_prob": g.WIDE_SHIFT_PROB,
+            "wide_shift_jitter": g.WIDE_SHIFT_JITTER,
         }
 
     def _augment(self, image: np.ndarray, rng: np.random.Generator, gray: bool = False) -> np.ndarray:
@@ -124,7 +128,11 @@ class TripletDatasetMapper:
 
     def _search(self, image, box_xywh, rng, shift, target: bool = True) -> Optional[Dict]:
         """Search crop around ``box_xywh`` (jittered). ``target`` False: the box only
-        places the crop (a negative query): no ground truth is kept."""
+        places the crop (a negative query): no ground truth is kept. With
+        probability ``wide_shift_prob`` the centre shift goes up to
+        ``wide_shift_jitter`` instead of ``shift`` (no draw when off)."""
+        if self.wide_shift_prob > 0 and rng.random() < self.wide_shift_prob:
+            shift = max(shift, self.wide_shift_jitter)
         geom = jitter_geometry(box_xywh, rng, shift, self.scale_jitter, self.search_context, self.search_px)
         box = geom.box_to_crop(xywh_to_xyxy(box_xywh)[None])
         if float(visible_fraction(box, self.search_px)[0]) < self.min_visible_fraction:
