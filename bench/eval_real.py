@@ -101,8 +101,9 @@ def print_set(label, root, results):
                 print(f"{n[:24]:<24}" + "".join(f"{lt[k]:>8.3f}" for k in ("f_score", "precision", "recall", "threshold")))
 
 
-def train_seed(args, seed, out_dir):
-    """Train one demo-length model through train_net.py (resumes); its weights path."""
+def train_seed(args, seed, out_dir, threads=None):
+    """Train one demo-length model through train_net.py (resumes); its weights path.
+    ``threads``: torch/OpenMP threads of the training process (default: all cores)."""
     final = os.path.join(out_dir, "model_final.pth")
     if os.path.isfile(final):
         print(f"[eval_real] seed {seed}: reusing {final}", flush=True)
@@ -119,8 +120,9 @@ def train_seed(args, seed, out_dir):
     cmd = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", args.config_file, "--resume"] + opts
     os.makedirs(out_dir, exist_ok=True)
     print(f"[eval_real] seed {seed}: training -> {out_dir} (log: {out_dir}/train.log)", flush=True)
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     with open(os.path.join(out_dir, "train.log"), "a") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     return final
 
 

@@ -74,7 +74,19 @@ def train(args, config_file, seed, name, opts, max_iter):
     run = copy.copy(args)
     run.config_file, run.max_iter = config_file, max_iter
     run.opts = list(args.opts) + list(opts) + ["SEED", str(seed)]
-    return train_seed(run, seed, os.path.join(args.output, "models", f"{name}-s{seed}"))
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+    return train_seed(run, seed, os.path.join(args.output, "models", f"{name}-s{seed}"), threads)
+
+
+def train_all(args, jobs):
+    """{key: weights} of ``jobs`` {key: (config, seed, name, opts, max_iter)}, ``args.jobs``
+    trainings at a time (each with cores // jobs threads: on 2 cores two 1-thread
+    trainings ran 1.3x the throughput of one 2-thread training)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {key: pool.submit(train, args, *job) for key, job in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def evaluate(args, label, config_file, weights, opts, sets):
@@ -112,7 +124,9 @@ def main(argv=None):
     parser.add_argument("--real-train", default=os.path.join(os.path.dirname(DEFAULT_SETS["val"]), "train"))
     parser.add_argument("--real-share", type=float, default=0.7)
     parser.add_argument("--val-root", default=DEFAULT_SETS["val"], help="real sequences the rows are reported on")
-    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--num-workers", type=int, default=2, help="tracking processes per evaluation")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trainings at a time, each with cores // jobs threads (2 on this 2-core CPU: 1.3x faster)")
     parser.add_argument("--baselines", default="csrt,kcf,nano", help="csrt, kcf, nano (NanoTrack v2), '' for none")
     parser.add_argument("--nanotrack-dir", default=None,
                         help="NanoTrack v2 ONNX folder (default: $GUIDED_TRACKING_NANOTRACK_DIR, else "
@@ -138,12 +152,12 @@ def main(argv=None):
     sets = {"real-val": args.val_root, "synthetic-test": os.path.join(synthetic, "test")}
 
     variants = {"full": [], "GD": ["MODEL.META.ENABLED", "False"], "single-res": single_res_opts(args.config_file)}
-    weights = {(v, s): train(args, args.config_file, s, v, opts, args.max_iter)
-               for s in seeds for v, opts in variants.items()}
+    jobs = {(v, s): (args.config_file, s, v, opts, args.max_iter) for s in seeds for v, opts in variants.items()}
     if args.compare_config:
         for s in seeds:
-            weights[(args.compare_name, s)] = train(args, args.compare_config, s, args.compare_name, [],
-                                                    args.compare_iters or args.max_iter)
+            jobs[(args.compare_name, s)] = (args.compare_config, s, args.compare_name, [],
+                                            args.compare_iters or args.max_iter)
+    weights = train_all(args, jobs)
 
     # GD's (steps, step size): best mean AUC over seeds on the synthetic val videos.
     grid = {}
