@@ -18,8 +18,9 @@ top-scoring candidate is read, without the cosine window or Eq. 5:
 * loss: Eq. 1's loss (ROI / anchor CE + box) at the ground truth of the first frame's
   16 samples and of the later frames, for θ_0 and θ_1: whether the first-frame steps
   teach something that holds on later frames, or overfit the first one;
-* sim: the verification similarity (tracking/verification.py) of top boxes that hit vs
-  top boxes that miss (IoU < 0.1) and of target-free top boxes: where
+* sim: the verification similarity (tracking/verification.py), normalised per sequence
+  (0: its first-frame clutter, 1: its target; presence.SimilarityScale), of top boxes
+  that hit vs top boxes that miss (IoU < 0.1) and of target-free top boxes: where
   TRACKER.COLLECT_SIMILARITY separates the target from look-alikes.
 
     python bench/discrimination.py --config-file configs/CPU/guided_rcnn_mnv2_FPN.yaml \\
@@ -92,7 +93,8 @@ def measure_sequence(tracker, record, stride, rng):
             top_image = torch.as_tensor(geom.box_from_crop(boxes[best:best + 1].cpu().numpy()), dtype=torch.float32)
             iou = float(pairwise_iou(Boxes(top_image), Boxes(gt_xyxy))[0, 0])
             out[f"hit@{d}"].append(iou >= 0.5)
-            sim = float(tracker.verifier.embed(features, boxes[best]) @ state.target_embedding)
+            sim = state.similarity_scale.normalize(
+                float(tracker.verifier.embed(features, boxes[best]) @ state.target_embedding))
             if iou >= 0.5:
                 out["sim_hit"].append(sim)
             elif iou < 0.1:
@@ -110,7 +112,8 @@ def measure_sequence(tracker, record, stride, rng):
             out["free_score"].append(float(scores[best]))
             centre = (boxes[best, :2] + boxes[best, 2:]) / 2 - tracker.search_px / 2
             out["free_central"].append(float(centre.norm()) / geom.scale <= 0.75 * target_side_px(box))
-            out["sim_free"].append(float(tracker.verifier.embed(features, boxes[best]) @ state.target_embedding))
+            out["sim_free"].append(state.similarity_scale.normalize(
+                float(tracker.verifier.embed(features, boxes[best]) @ state.target_embedding)))
     return out
 
 
@@ -174,7 +177,7 @@ def main(argv=None):
             f"{s['loss_first_theta0']:.2f}→{s['loss_first_theta1']:.2f}",
             f"{s['loss_later_theta0']:.2f}→{s['loss_later_theta1']:.2f}"]
         print(f"{name[:22]:<22}" + "".join(f"{c:>11}" for c in cells))
-    print("\nverification similarity q10/q50/q90: hit | miss | target-free")
+    print("\nnormalised verification similarity q10/q50/q90: hit | miss | target-free")
     for name, r in results.items():
         s = r["summary"]
         print(f"{name[:22]:<22}" + " | ".join(" ".join(f"{v:.2f}" for v in s[k]) for k in

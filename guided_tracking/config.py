@@ -208,10 +208,14 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.MEMORY_SIZE = 30
     # A frame's sample is collected only when its best score is at least this ...
     _C.TRACKER.COLLECT_THRESHOLD = 0.6
-    # ... and B*'s appearance (ROI-aligned guided features, tracking/verification.py)
-    # has at least this cosine similarity with the first-frame target's: a
-    # look-alike the tracker jumped to is not taught as the target (-1: off).
-    _C.TRACKER.COLLECT_SIMILARITY = -1.0
+    # ... and, with COLLECT_VERIFY, B*'s appearance (ROI-aligned guided features,
+    # tracking/verification.py) is at least COLLECT_SIMILARITY similar to the
+    # first-frame target's, normalised per sequence (0: as similar as this
+    # sequence's clutter in the first frame, 1: as the target itself in the
+    # augmented first-frame crops): a look-alike the tracker jumped to is not
+    # taught as the target.
+    _C.TRACKER.COLLECT_VERIFY = False
+    _C.TRACKER.COLLECT_SIMILARITY = 0.5
     # Candidates scoring at least this away from B* (IoU < 0.3) are added to a
     # collected frame's sample as background ROIs: the distractors become hard
     # negatives of the next update (two-stage model; the one-stage loss mines

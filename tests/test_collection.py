@@ -104,9 +104,9 @@ def test_a_look_alike_chosen_as_the_target_is_not_collected(tiny_cfg, monkeypatc
         state = tracker.state
         saved = (state.box_xywh.copy(), len(state.memory))
         scripted.box_xyxy = [x, 48, x + 24, 72]
-        tracker.collect_similarity = -1.0
+        tracker.collect_similarity = None
         tracker.track(frame)
-        sims[name] = state.similarity
+        sims[name] = state.similarity_scale.normalize(state.similarity)
         assert len(state.memory) == saved[1] + 1  # gate off: collected whatever B* is
         state.box_xywh = saved[0]
     assert sims["target"] > sims["other"]

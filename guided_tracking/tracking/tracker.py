@@ -125,7 +125,7 @@ class GuidedTracker:
                  update_interval=10, anchor_weight=0.5, memory_size=30, collect_threshold=0.6,
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
-                 size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=-1.0, distractor_score=1.1,
+                 size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=None, distractor_score=1.1,
                  max_distractors=8, presence_weights=(), presence_threshold=0.5, redetect=False,
                  redetect_after=3, redetect_interval=5, redetect_margin=0.1, redetect_max_tiles=16,
                  rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
@@ -137,7 +137,9 @@ class GuidedTracker:
         ``fold_tgm``: fold each TGM into one conv per target (same features);
         ``channels_last``: feed the model channels-last images.
         ``collect_similarity``: a frame is collected only if B*'s appearance
-        matches the first-frame target's at least this much (cosine, -1 = always);
+        similarity with the first-frame target, normalised per sequence
+        (presence.SimilarityScale: 0 = this sequence's clutter, 1 = the target
+        in the augmented first-frame crops), is at least this (None: always);
         ``distractor_score``: candidates scoring at least this, away from B*
         (IoU < 0.3), are added to the frame's sample as background (at most
         ``max_distractors``; > 1 = never).
@@ -205,7 +207,8 @@ class GuidedTracker:
             "size_lr_damped": t.SIZE_LR_DAMPED, "window_influence": t.WINDOW_INFLUENCE,
             "refine": t.REFINE, "size_log_space": t.SIZE_LOG_SPACE, "max_scale_step": t.MAX_SCALE_STEP,
             "size_bounds": tuple(t.SIZE_BOUNDS), "init_share": t.INIT_SHARE,
-            "collect_similarity": t.COLLECT_SIMILARITY, "distractor_score": t.DISTRACTOR_SCORE,
+            "collect_similarity": t.COLLECT_SIMILARITY if t.COLLECT_VERIFY else None,
+            "distractor_score": t.DISTRACTOR_SCORE,
             "max_distractors": t.MAX_DISTRACTORS, "presence_weights": tuple(t.PRESENCE_WEIGHTS),
             "presence_threshold": t.PRESENCE_THRESHOLD, "redetect": t.REDETECT,
             "redetect_after": t.REDETECT_AFTER, "redetect_interval": t.REDETECT_INTERVAL,
@@ -360,7 +363,9 @@ class GuidedTracker:
             new_box = update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
             state.box_xywh = np.asarray(clamp_target_side(new_box, state.init_side_px, self.size_bounds),
                                         dtype=np.float64)
-            if state.score >= self.collect_threshold and state.similarity >= self.collect_similarity:
+            if state.score >= self.collect_threshold and (
+                    self.collect_similarity is None
+                    or state.similarity_scale.normalize(state.similarity) >= self.collect_similarity):
                 # One sample per confident frame that still looks like the first-frame
                 # target, labelled by the estimate itself: used for classification
                 # only (see online.py); the look-alikes seen beside it as negatives.
