@@ -195,9 +195,10 @@ def add_guided_tracking_config(cfg):
     _C.TRACKER.INIT_SCALE = 0.2
     # N_1 in paper 3.4: inner steps at the first frame (θ_1 = f^N1(θ_0)).
     # -1: N, the steps the model was meta-trained with (MODEL.META.INNER_STEPS),
-    # so the tracker adapts exactly as the meta-learner learned to (more steps
-    # at the same α overfit the first frame: issue 19).
-    _C.TRACKER.INIT_STEPS = -1
+    # i.e. adapt exactly as the meta-learner learned to; more steps at the same α
+    # can overfit the first frame (issue 19), but the evidence so far is one
+    # model, so the default stays the paper's 5.
+    _C.TRACKER.INIT_STEPS = 5
     # N_τ in paper 3.4: inner steps per online update.
     _C.TRACKER.UPDATE_STEPS = 1
     # T in paper 3.4: update every T frames.

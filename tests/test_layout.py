@@ -9,7 +9,8 @@ PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 # Lower layers never import higher ones (lazily either). compat/config/io/boxes/frames are
 # the shared base; model_zoo (the shipped weights) sits beside tracking, which loads them.
 LAYER = {"compat": 0, "config": 0, "io": 0, "boxes": 0, "frames": 0, "modeling": 1, "data": 2, "engine": 3, "tracking": 3,
-         "model_zoo": 3, "evaluation": 4, "demo": 5}
+         "model_zoo": 3, "evaluation": 4, "demo": 5,
+         "export_onnx": 5}
 MAX_LINES = 500
 
 
