@@ -158,8 +158,10 @@ def test_rcnn_samples_take_the_distractors_as_background(tiny_cfg):
     assert torch.isfinite(model.sample_loss(tracker.state.theta, (inputs, sampled)))
 
 
-def test_first_frame_steps_default_to_the_meta_training_steps(tiny_cfg):
+def test_first_frame_steps_minus_one_means_the_meta_training_steps(tiny_cfg):
     cfg = tiny_cfg("mnv2_fpn", OPTS + ["MODEL.META.INNER_STEPS", 3])
+    assert GuidedTracker.from_config(cfg, build_model(cfg))["init_steps"] == 5  # paper's N1
+    cfg.TRACKER.INIT_STEPS = -1
     assert GuidedTracker.from_config(cfg, build_model(cfg))["init_steps"] == 3
     cfg.TRACKER.INIT_STEPS = 7
     assert GuidedTracker.from_config(cfg, build_model(cfg))["init_steps"] == 7
