@@ -161,6 +161,8 @@ def main(argv=None):
     parser.add_argument("--tracker-opts", nargs="*", default=[], help="KEY VALUE config overrides for tracking")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for training (--seeds)")
     args = parser.parse_args(argv)
+    if args.opts[:1] == ["--"]:  # "--tracker-opts A B -- TRAIN_KEY V": the separator is not a key
+        args.opts = args.opts[1:]
     setup_logger(name="guided_tracking", abbrev_name="gt")
     args.output = os.path.abspath(args.output)
     args.data_root = os.path.abspath(args.data_root or os.path.join(args.output, "data"))
