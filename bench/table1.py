@@ -70,6 +70,20 @@ def single_res_opts(config_file):
     return ["MODEL.GUIDED.EXEMPLAR_SIZES", f"[{size}]", "MODEL.GUIDED.EXEMPLAR_SIZE_OF_LEVEL", "[]"]
 
 
+def row_settings(config_file, variants, gd_opts, compare=None):
+    """{row: (trained model, config file, evaluation overrides)}. Each row tracks
+    with its model's own training overrides (single-res: one exemplar size, as
+    trained; its weights would also load strictly into the multi-res model, which
+    is not the model it is) plus the row's tracker settings. ``compare``:
+    (name, config file) of the other instantiation's row, or None."""
+    rows = {"full": ("full", ()), "GD": ("GD", tuple(gd_opts)), **{k: ("full", v) for k, v in TEST_ROWS.items()},
+            "single-res": ("single-res", ())}
+    out = {row: (model, config_file, tuple(variants[model]) + tuple(opts)) for row, (model, opts) in rows.items()}
+    if compare:
+        out[compare[0]] = (compare[0], compare[1], ())
+    return out
+
+
 def train(args, config_file, seed, name, opts, max_iter):
     run = copy.copy(args)
     run.config_file, run.max_iter = config_file, max_iter
@@ -172,19 +186,10 @@ def main(argv=None):
     gd_steps, gd_lr = max(grid, key=grid.get)
     gd_opts = ("TRACKER.INIT_STEPS", str(gd_steps), "TRACKER.STEP_SIZE", str(gd_lr))
 
-    # Each row tracks with its model's own settings (single-res: one exemplar size,
-    # as trained; its weights would also load into the multi-res model, which is
-    # not the model it is) plus the row's tracker settings.
-    rows = {"full": ("full", ()), "GD": ("GD", gd_opts), **{k: ("full", v) for k, v in TEST_ROWS.items()},
-            "single-res": ("single-res", ())}
-    configs = {v: args.config_file for v in variants}
-    if args.compare_config:
-        rows[args.compare_name] = (args.compare_name, ())
-        configs[args.compare_name] = args.compare_config
-        variants[args.compare_name] = []
-    results = {row: {s: evaluate(args, f"{row}-s{s}", configs[model], weights[(model, s)],
-                                 tuple(variants[model]) + tuple(opts), sets)
-                     for s in seeds} for row, (model, opts) in rows.items()}
+    compare = (args.compare_name, args.compare_config) if args.compare_config else None
+    rows = row_settings(args.config_file, variants, gd_opts, compare)
+    results = {row: {s: evaluate(args, f"{row}-s{s}", config_file, weights[(model, s)], opts, sets)
+                     for s in seeds} for row, (model, config_file, opts) in rows.items()}
     baselines = evaluate_baselines(args, sets)
 
     summary = {"config_file": args.config_file, "seeds": seeds, "max_iter": args.max_iter,
