@@ -117,6 +117,10 @@ class OrtPerFrame:
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ORT's pool threads spin after each run by default; torch's θ head runs
+        # right after on the same cores and would wait for them (issue 22's bench:
+        # the torch part of a frame took twice as long next to spinning ORT threads).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
         expected = set(self.net.input_names())
         found = {i.name for i in self.session.get_inputs()}
