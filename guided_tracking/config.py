@@ -232,6 +232,10 @@ def add_guided_tracking_config(cfg):
     # Below this probability the target is reported absent: the box stays where
     # it was last seen and the online head learns nothing from the frame.
     _C.TRACKER.PRESENCE_THRESHOLD = 0.5
+    # While absent, the box still follows the local B* (the frame stays unlearned
+    # and its confidence low): a presence that drops on a fast-moving target that
+    # is still there then does not freeze the search region behind it (issue 21).
+    _C.TRACKER.FOLLOW_WHEN_ABSENT = False
     # Search the whole frame after REDETECT_AFTER absent frames, then every
     # REDETECT_INTERVAL frames while absent, with at most REDETECT_MAX_TILES crops;
     # a candidate is taken when its presence is above the threshold and at least

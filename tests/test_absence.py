@@ -146,6 +146,30 @@ def test_absent_target_keeps_the_box_and_teaches_nothing(tiny_cfg, monkeypatch):
     assert all(torch.equal(tracker.state.theta[k], theta[k]) for k in theta)  # no update while absent (frames 2, 4)
 
 
+def test_follow_when_absent_moves_the_box_but_teaches_nothing(tiny_cfg, monkeypatch):
+    # A presence threshold above the target's own score: present targets read as absent.
+    tracker = _tracker(tiny_cfg, ["TRACKER.UPDATE_INTERVAL", 2, "TRACKER.PRESENCE_THRESHOLD", 0.99,
+                                  "TRACKER.FOLLOW_WHEN_ABSENT", True])
+    world = _World(tracker, monkeypatch)
+    monkeypatch.setattr(tracker.model, "detect", world)
+    tracker.initialize(_frame((100, 100)), [100, 100, 20, 20])
+    theta = tracker.state.theta
+    for x in (106, 112, 118, 124):
+        world.target_xyxy = [x, 100, x + 20, 120]
+        out = tracker.track(_frame((x, 100)))
+        assert tracker.state.absent_frames > 0 and tracker.last_confidence == pytest.approx(0.95, abs=1e-3)
+        assert abs(out[0] + out[2] / 2 - (x + 10)) < 1.0  # the box went with the target
+    assert len(tracker.state.memory) == 0 and not tracker.last_updated
+    assert all(torch.equal(tracker.state.theta[k], theta[k]) for k in theta)
+    # Without the switch the same run leaves the box where the target was last present.
+    tracker = _tracker(tiny_cfg, ["TRACKER.PRESENCE_THRESHOLD", 0.99])
+    world = _World(tracker, monkeypatch)
+    monkeypatch.setattr(tracker.model, "detect", world)
+    tracker.initialize(_frame((100, 100)), [100, 100, 20, 20])
+    world.target_xyxy = [106, 100, 126, 120]
+    np.testing.assert_allclose(tracker.track(_frame((106, 100))), [100, 100, 20, 20])
+
+
 @pytest.mark.parametrize("backbone", ["mnv2_fpn", "mnv2_ssd"])
 def test_redetection_finds_the_target_where_it_comes_back(tiny_cfg, monkeypatch, backbone):
     tracker = _tracker(tiny_cfg, ["TRACKER.REDETECT", True, "TRACKER.REDETECT_AFTER", 2,

@@ -126,7 +126,8 @@ class GuidedTracker:
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
                  size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=None, distractor_score=1.1,
-                 max_distractors=8, presence_weights=(), presence_threshold=0.5, redetect=False,
+                 max_distractors=8, presence_weights=(), presence_threshold=0.5, follow_when_absent=False,
+                 redetect=False,
                  redetect_after=3, redetect_interval=5, redetect_margin=0.1, redetect_max_tiles=16,
                  rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
@@ -145,8 +146,9 @@ class GuidedTracker:
         ``max_distractors``; > 1 = never).
         Long-term: ``presence_weights`` (w_s, w_v, b) of the presence model
         (presence.py; empty: the presence is the detector's score);
-        below ``presence_threshold`` the target is absent: the box stays, nothing
-        is collected or updated; with ``redetect``, after ``redetect_after``
+        below ``presence_threshold`` the target is absent: the box stays (or, with
+        ``follow_when_absent``, follows the local B*), nothing is collected or
+        updated; with ``redetect``, after ``redetect_after``
         absent frames and then every ``redetect_interval`` frames the whole frame
         is searched (at most ``redetect_max_tiles`` crops, redetect.py) and a
         candidate at least ``redetect_margin`` above the local one and above the
@@ -180,6 +182,7 @@ class GuidedTracker:
         if self.presence_model is not None and len(presence_weights) != 3:
             raise ValueError(f"TRACKER.PRESENCE_WEIGHTS takes 3 numbers (w_s, w_v, b), got {list(presence_weights)}")
         self.presence_threshold, self.redetect = presence_threshold, redetect
+        self.follow_when_absent = follow_when_absent
         self.redetect_after, self.redetect_interval = max(int(redetect_after), 1), max(int(redetect_interval), 1)
         self.redetect_margin, self.redetect_max_tiles = redetect_margin, redetect_max_tiles
         self.state: Optional[TrackerState] = None
@@ -210,7 +213,8 @@ class GuidedTracker:
             "collect_similarity": t.COLLECT_SIMILARITY if t.COLLECT_VERIFY else None,
             "distractor_score": t.DISTRACTOR_SCORE,
             "max_distractors": t.MAX_DISTRACTORS, "presence_weights": tuple(t.PRESENCE_WEIGHTS),
-            "presence_threshold": t.PRESENCE_THRESHOLD, "redetect": t.REDETECT,
+            "presence_threshold": t.PRESENCE_THRESHOLD, "follow_when_absent": t.FOLLOW_WHEN_ABSENT,
+            "redetect": t.REDETECT,
             "redetect_after": t.REDETECT_AFTER, "redetect_interval": t.REDETECT_INTERVAL,
             "redetect_margin": t.REDETECT_MARGIN, "redetect_max_tiles": t.REDETECT_MAX_TILES,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
@@ -354,15 +358,15 @@ class GuidedTracker:
         state.absent_frames = 0 if present else state.absent_frames + 1
         state.redetected = False
         if not present:
-            # Absent: the box stays where the target was last seen, nothing is
-            # learned from this frame, and the whole frame may be searched.
+            # Absent: the box stays where the target was last seen (or follows B*),
+            # nothing is learned from this frame, and the whole frame may be searched.
             if self.redetect and state.absent_frames >= self.redetect_after and \
                     (state.absent_frames - self.redetect_after) % self.redetect_interval == 0:
                 self._redetect(image, frame_format)
+            if self.follow_when_absent and not state.redetected and not state.lost:
+                self._follow(loc, geom, image)
         elif not state.lost:
-            new_box = update_state(state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
-            state.box_xywh = np.asarray(clamp_target_side(new_box, state.init_side_px, self.size_bounds),
-                                        dtype=np.float64)
+            self._follow(loc, geom, image)
             if state.score >= self.collect_threshold and (
                     self.collect_similarity is None
                     or state.similarity_scale.normalize(state.similarity) >= self.collect_similarity):
@@ -384,6 +388,12 @@ class GuidedTracker:
         return state.box_xywh.copy()
 
     # ------------------------------------------------------------ long-term
+    def _follow(self, loc, geom, image: np.ndarray) -> None:
+        """Move the state's box to B* (centre, damped size: localization.py)."""
+        new_box = update_state(self.state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
+        self.state.box_xywh = np.asarray(clamp_target_side(new_box, self.state.init_side_px, self.size_bounds),
+                                         dtype=np.float64)
+
     def _presence(self, score: float, similarity: float) -> float:
         """P(target in the frame) of B* (presence.py); the detector's score when
         no presence model is configured."""
