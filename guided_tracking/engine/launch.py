@@ -64,6 +64,10 @@ def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_ra
     comm.synchronize()
     try:
         main_func(*args)
+        # Leave together: a rank that tore its gloo group down while rank 0 was
+        # still scoring was once killed by SIGABRT in gloo's teardown
+        # ("terminate called without an active exception"), failing the run.
+        comm.synchronize()
     finally:
         dist.destroy_process_group()
 
