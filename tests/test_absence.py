@@ -129,7 +129,7 @@ def _tracker(tiny_cfg, opts=(), backbone="mnv2_fpn"):
 
 
 def test_absent_target_keeps_the_box_and_teaches_nothing(tiny_cfg, monkeypatch):
-    tracker = _tracker(tiny_cfg, ["TRACKER.UPDATE_INTERVAL", 2])
+    tracker = _tracker(tiny_cfg, ["TRACKER.UPDATE_INTERVAL", 2, "TRACKER.FOLLOW_WHEN_ABSENT", False])
     world = _World(tracker, monkeypatch)
     monkeypatch.setattr(tracker.model, "detect", world)
     tracker.initialize(_frame((100, 100)), [100, 100, 20, 20])
@@ -162,7 +162,7 @@ def test_follow_when_absent_moves_the_box_but_teaches_nothing(tiny_cfg, monkeypa
     assert len(tracker.state.memory) == 0 and not tracker.last_updated
     assert all(torch.equal(tracker.state.theta[k], theta[k]) for k in theta)
     # Without the switch the same run leaves the box where the target was last present.
-    tracker = _tracker(tiny_cfg, ["TRACKER.PRESENCE_THRESHOLD", 0.99])
+    tracker = _tracker(tiny_cfg, ["TRACKER.PRESENCE_THRESHOLD", 0.99, "TRACKER.FOLLOW_WHEN_ABSENT", False])
     world = _World(tracker, monkeypatch)
     monkeypatch.setattr(tracker.model, "detect", world)
     tracker.initialize(_frame((100, 100)), [100, 100, 20, 20])

@@ -126,9 +126,9 @@ class GuidedTracker:
                  lost_threshold=0.2, step_size=None, sigma=0.55, size_lr=0.275, size_lr_damped=True,
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
                  size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=None, distractor_score=1.1,
-                 max_distractors=8, presence_weights=(), presence_threshold=0.5, follow_when_absent=False,
+                 max_distractors=8, presence_weights=(), presence_threshold=0.5, follow_when_absent=True,
                  redetect=False,
-                 redetect_after=3, redetect_interval=5, redetect_margin=0.1, redetect_max_tiles=16,
+                 redetect_after=3, redetect_interval=5, redetect_margin=0.3, redetect_max_tiles=16,
                  rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
