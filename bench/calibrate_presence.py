@@ -63,6 +63,7 @@ def main(argv=None):
     cfg.merge_from_list(list(args.opts) + ["TRACKER.PRESENCE_WEIGHTS", [], "TRACKER.REDETECT", False])
     cfg.freeze()
     tracker = build_tracker(cfg)
+    tracker.measure_similarity = True  # v' is what is fitted; presence is off while recording
     data = {}
     for root in args.roots:
         for record in load_folder(root):

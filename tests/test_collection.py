@@ -97,6 +97,7 @@ def test_a_look_alike_chosen_as_the_target_is_not_collected(tiny_cfg, monkeypatc
     tracker.initialize(_frame((60, 48)), [60, 48, 24, 24])
     scripted = _ScriptedBest(tracker)
     monkeypatch.setattr(tracker.model, "detect", scripted)
+    tracker.measure_similarity = True  # read below while the gate is off
     frame = _frame((60, 48), other_xy=(100, 48))
     # Threshold between the target's similarity and the look-alike's, measured here.
     sims = {}
@@ -165,3 +166,13 @@ def test_first_frame_steps_minus_one_means_the_meta_training_steps(tiny_cfg):
     assert GuidedTracker.from_config(cfg, build_model(cfg))["init_steps"] == 3
     cfg.TRACKER.INIT_STEPS = 7
     assert GuidedTracker.from_config(cfg, build_model(cfg))["init_steps"] == 7
+
+
+def test_similarity_is_measured_only_when_something_reads_it(tiny_cfg):
+    tracker = _tracker(tiny_cfg)
+    assert not tracker.measure_similarity
+    tracker.initialize(_frame((60, 48)), [60, 48, 24, 24])
+    tracker.track(_frame((62, 48)))
+    assert np.isnan(tracker.state.similarity)  # no ROIAlign spent on it
+    assert _tracker(tiny_cfg, opts=["TRACKER.COLLECT_VERIFY", True]).measure_similarity
+    assert _tracker(tiny_cfg, opts=["TRACKER.PRESENCE_WEIGHTS", [1.0, 0.0, 0.0]]).measure_similarity

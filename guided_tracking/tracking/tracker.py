@@ -110,7 +110,7 @@ class TrackerState:
     init_side_px: float = 0.0  # sqrt(w * h) of the given box (SIZE_BOUNDS)
     target_embedding: Optional[torch.Tensor] = None  # first-frame appearance (verification.py)
     score: float = 1.0
-    similarity: float = 1.0  # B*'s appearance vs the first-frame target's (cosine)
+    similarity: float = 1.0  # B*'s appearance vs the first-frame target's (cosine); NaN: not measured
     similarity_scale: Optional[SimilarityScale] = None  # this sequence's similarity levels (presence.py)
     presence: float = 1.0  # P(target in this frame) (presence.py), the reported confidence
     absent_frames: int = 0  # consecutive frames with presence below TRACKER.PRESENCE_THRESHOLD
@@ -127,8 +127,7 @@ class GuidedTracker:
                  window_influence=0.3, refine=False, size_log_space=True, max_scale_step=0.15,
                  size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=None, distractor_score=1.1,
                  max_distractors=8, presence_weights=(), presence_threshold=0.5, follow_when_absent=True,
-                 redetect=False,
-                 redetect_after=3, redetect_interval=5, redetect_margin=0.3, redetect_max_tiles=16,
+                 redetect=False, redetect_after=3, redetect_interval=5, redetect_margin=0.3, redetect_max_tiles=16,
                  rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
@@ -183,6 +182,9 @@ class GuidedTracker:
             raise ValueError(f"TRACKER.PRESENCE_WEIGHTS takes 3 numbers (w_s, w_v, b), got {list(presence_weights)}")
         self.presence_threshold, self.redetect = presence_threshold, redetect
         self.follow_when_absent = follow_when_absent
+        # B*'s similarity costs a ROIAlign per frame: only when something reads it
+        # (bench/calibrate_presence.py sets it to record the similarity with presence off).
+        self.measure_similarity = self.presence_model is not None or self.collect_similarity is not None
         self.redetect_after, self.redetect_interval = max(int(redetect_after), 1), max(int(redetect_interval), 1)
         self.redetect_margin, self.redetect_max_tiles = redetect_margin, redetect_max_tiles
         self.state: Optional[TrackerState] = None
@@ -214,8 +216,7 @@ class GuidedTracker:
             "distractor_score": t.DISTRACTOR_SCORE,
             "max_distractors": t.MAX_DISTRACTORS, "presence_weights": tuple(t.PRESENCE_WEIGHTS),
             "presence_threshold": t.PRESENCE_THRESHOLD, "follow_when_absent": t.FOLLOW_WHEN_ABSENT,
-            "redetect": t.REDETECT,
-            "redetect_after": t.REDETECT_AFTER, "redetect_interval": t.REDETECT_INTERVAL,
+            "redetect": t.REDETECT, "redetect_after": t.REDETECT_AFTER, "redetect_interval": t.REDETECT_INTERVAL,
             "redetect_margin": t.REDETECT_MARGIN, "redetect_max_tiles": t.REDETECT_MAX_TILES,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
@@ -351,8 +352,8 @@ class GuidedTracker:
                        max_scale_step=self.max_scale_step)
         state.score = loc.score if loc is not None else 0.0
         state.lost = loc is None or state.score < self.lost_threshold
-        state.similarity = float(self.verifier.embed(features, boxes[loc.index]) @ state.target_embedding) \
-            if loc is not None else -1.0
+        state.similarity = (float(self.verifier.embed(features, boxes[loc.index]) @ state.target_embedding)
+                            if loc is not None else -1.0) if self.measure_similarity else float("nan")
         state.presence = self._presence(state.score, state.similarity)
         present = state.presence >= self.presence_threshold if self.presence_model is not None else True
         state.absent_frames = 0 if present else state.absent_frames + 1
@@ -387,13 +388,13 @@ class GuidedTracker:
         self.last_confidence = state.presence
         return state.box_xywh.copy()
 
-    # ------------------------------------------------------------ long-term
     def _follow(self, loc, geom, image: np.ndarray) -> None:
         """Move the state's box to B* (centre, damped size: localization.py)."""
         new_box = update_state(self.state.box_xywh, loc, geom, (image.shape[1], image.shape[0]))
         self.state.box_xywh = np.asarray(clamp_target_side(new_box, self.state.init_side_px, self.size_bounds),
                                          dtype=np.float64)
 
+    # ------------------------------------------------------------ long-term
     def _presence(self, score: float, similarity: float) -> float:
         """P(target in the frame) of B* (presence.py); the detector's score when
         no presence model is configured."""
