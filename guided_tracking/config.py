@@ -247,6 +247,10 @@ def add_guided_tracking_config(cfg):
     # 0.3 chosen on longterm/val (README, long-term): 0.1 let look-alikes win.
     _C.TRACKER.REDETECT_MARGIN = 0.3
     _C.TRACKER.REDETECT_MAX_TILES = 16
+    # Local-to-global re-detection (DaSiamRPN's long-term mode): candidates only
+    # within SEARCH_CONTEXT / 2 + REDETECT_GROWTH x (absent frames) target sides of
+    # the last present position; 0 = the whole frame from the first search.
+    _C.TRACKER.REDETECT_GROWTH = 0.0
     # Below this best score the target is reported lost: the state is kept.
     _C.TRACKER.LOST_THRESHOLD = 0.2
     # Step size of online fine-tuning (α); <= 0 = the model's own α

@@ -69,6 +69,16 @@ def test_tiles_grow_then_keep_those_nearest_the_last_position():
     assert len(capped) == 4 and all(g.center_xy[0] > 3000 and g.center_xy[1] > 2000 for g in capped)
 
 
+def test_tiles_within_a_radius_of_the_last_position():
+    everywhere = tile_geometries((640, 480), 20.0, 5.0, 64, max_tiles=200)
+    near = tile_geometries((640, 480), 20.0, 5.0, 64, max_tiles=200, near_xy=(100, 100), radius_px=60.0)
+    assert 0 < len(near) < len(everywhere)
+    for g in everywhere:  # kept exactly when the crop's square reaches within 60 px of (100, 100)
+        dx = max(abs(g.center_xy[0] - 100) - 50, 0)
+        dy = max(abs(g.center_xy[1] - 100) - 50, 0)
+        assert (g in near) == (dx * dx + dy * dy <= 60 ** 2)
+
+
 # ---------------------------------------------------------------- absence and re-detection
 def _frame(xy, size=(320, 240), seed=0):
     rng = np.random.default_rng(seed)
@@ -199,3 +209,32 @@ def test_no_redetection_while_present_nor_without_the_switch(tiny_cfg, monkeypat
     for _ in range(4):
         tracker.track(_frame((260, 190)))
     assert world.tile_calls == 0 and tracker.state.absent_frames == 4  # REDETECT is off
+
+
+def test_redetection_radius_grows_with_the_absence(tiny_cfg, monkeypatch):
+    # Local-to-global: 2.5 + 1 x (absent frames) target sides from the last present
+    # position. The target comes back ~12 sides away: out of reach of the first
+    # search (2 absent frames: 4.5 sides), found once the radius has grown.
+    tracker = _tracker(tiny_cfg, ["TRACKER.REDETECT", True, "TRACKER.REDETECT_AFTER", 2,
+                                  "TRACKER.REDETECT_INTERVAL", 3, "TRACKER.UPDATE_INTERVAL", 0,
+                                  "TRACKER.REDETECT_GROWTH", 1.0])
+    world = _World(tracker, monkeypatch)
+    monkeypatch.setattr(tracker.model, "detect", world)
+    tracker.initialize(_frame((30, 30)), [30, 30, 20, 20])
+    world.target_xyxy = [260, 80, 280, 100]  # centre (270, 90): 11.8 sides from (40, 40)
+    tracker.track(_frame((260, 80)))
+    tracker.track(_frame((260, 80)))  # first search: 4.5 sides
+    assert world.tile_calls == 1 and not tracker.state.redetected
+    assert all(max(abs(g.center_xy[0] - 40) - g.side_px / 2, 0) ** 2 + max(abs(g.center_xy[1] - 40) - g.side_px / 2, 0) ** 2
+               <= (4.5 * 20) ** 2 for g in world.geometries)
+    for _ in range(3):  # next search at 5 absent frames: 7.5 sides, still too near
+        tracker.track(_frame((260, 80)))
+    assert world.tile_calls == 2 and not tracker.state.redetected
+    for _ in range(3):  # 8 absent frames: 10.5 sides ... 11 frames: 13.5 sides
+        tracker.track(_frame((260, 80)))
+    assert world.tile_calls == 3 and not tracker.state.redetected
+    for _ in range(3):
+        out = tracker.track(_frame((260, 80)))
+    assert world.tile_calls == 4 and tracker.state.redetected
+    np.testing.assert_allclose(out, [260, 80, 20, 20], atol=1e-3)
+    assert tracker.state.present_xy == pytest.approx((270.0, 90.0), abs=1e-3)

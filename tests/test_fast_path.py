@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import os
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -249,6 +250,33 @@ def test_bench_tracker_smoke(tmp_path, monkeypatch):
         assert split[stage] > 0, stage
     ort_split = result["cost_split_ms_ours-ort"]
     assert ort_split["per-frame network (ONNX Runtime)"] > 0 and "backbone" not in ort_split
+
+
+def test_bench_tracker_times_redetection_frames_apart():
+    """Frames where the tracker searched the whole frame are timed in a row of their own."""
+    sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+    try:
+        import bench_tracker
+    finally:
+        sys.path.pop(0)
+
+    class Fake:  # a got10k tracker whose every third frame is a whole-frame search
+        def __init__(self):
+            self.tracker = types.SimpleNamespace(state=types.SimpleNamespace(redetected=False))
+            self.frame = 0
+
+        def init(self, image, box):
+            self.frame = 0
+
+        def update(self, image):
+            self.frame += 1
+            self.tracker.state.redetected = self.frame % 3 == 0
+
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 13
+    searched = {}
+    local = bench_tracker.time_got10k_tracker(Fake(), [("s", frames, [np.ones(4)])], warmup=0, redetect=searched)
+    assert len(searched["s"]) == 4 and len(local["s"]) == 8
+    assert len(bench_tracker.time_got10k_tracker(Fake(), [("s", frames, [np.ones(4)])], warmup=0)["s"]) == 12
 
 
 @pytest.mark.parametrize("topk, expected", [(50, 50), (0, 300), (1000, 300)])

@@ -27,6 +27,7 @@ built by ``build_tracker`` has its frozen batch norm folded, TRACKER.FOLD_BN).
 """
 import collections
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Tuple
 
@@ -91,6 +92,10 @@ def validate_box_xywh(box_xywh, image_wh: Tuple[int, int]) -> np.ndarray:
     return box
 
 
+def _centre_xy(box_xywh) -> Tuple[float, float]:
+    return float(box_xywh[0] + box_xywh[2] / 2), float(box_xywh[1] + box_xywh[3] / 2)
+
+
 def _check_format(frame_format: str) -> None:
     if frame_format not in ("BGR", "RGB"):
         raise ValueError(f"frame_format must be 'BGR' or 'RGB', got {frame_format!r}")
@@ -115,6 +120,7 @@ class TrackerState:
     presence: float = 1.0  # P(target in this frame) (presence.py), the reported confidence
     absent_frames: int = 0  # consecutive frames with presence below TRACKER.PRESENCE_THRESHOLD
     redetected: bool = False  # this frame's box comes from a whole-frame search
+    present_xy: Optional[Tuple[float, float]] = None  # box centre in the last frame the target was present
     lost: bool = False
 
 
@@ -128,6 +134,7 @@ class GuidedTracker:
                  size_bounds=(0.2, 5.0), init_share=0.5, collect_similarity=None, distractor_score=1.1,
                  max_distractors=8, presence_weights=(), presence_threshold=0.5, follow_when_absent=True,
                  redetect=False, redetect_after=3, redetect_interval=5, redetect_margin=0.3, redetect_max_tiles=16,
+                 redetect_growth=0.0,
                  rois_per_sample=None, input_format="BGR", seed=0, fold_tgm=True, channels_last=False):
         """model: a built GuidedRCNN or GuidedSSD with its weights loaded. Other arguments:
         see TRACKER.* in config.py (paper 3.4 symbols there). ``step_size`` None:
@@ -151,7 +158,9 @@ class GuidedTracker:
         absent frames and then every ``redetect_interval`` frames the whole frame
         is searched (at most ``redetect_max_tiles`` crops, redetect.py) and a
         candidate at least ``redetect_margin`` above the local one and above the
-        threshold is taken."""
+        threshold is taken; with ``redetect_growth`` > 0 only within
+        SEARCH_CONTEXT / 2 + ``redetect_growth`` x (absent frames) target sides of
+        where the target was last present (local-to-global, redetect.py)."""
         self.model = model.eval()
         if refine and not hasattr(model, "rescore"):
             raise ValueError(f"TRACKER.REFINE re-scores boxes with a second-stage head; "
@@ -187,6 +196,7 @@ class GuidedTracker:
         self.measure_similarity = self.presence_model is not None or self.collect_similarity is not None
         self.redetect_after, self.redetect_interval = max(int(redetect_after), 1), max(int(redetect_interval), 1)
         self.redetect_margin, self.redetect_max_tiles = redetect_margin, redetect_max_tiles
+        self.redetect_growth = float(redetect_growth)
         self.state: Optional[TrackerState] = None
         self.last_confidence = float("nan")
         self.last_updated = False
@@ -218,6 +228,7 @@ class GuidedTracker:
             "presence_threshold": t.PRESENCE_THRESHOLD, "follow_when_absent": t.FOLLOW_WHEN_ABSENT,
             "redetect": t.REDETECT, "redetect_after": t.REDETECT_AFTER, "redetect_interval": t.REDETECT_INTERVAL,
             "redetect_margin": t.REDETECT_MARGIN, "redetect_max_tiles": t.REDETECT_MAX_TILES,
+            "redetect_growth": t.REDETECT_GROWTH,
             "rois_per_sample": t.ROIS_PER_SAMPLE if t.ROIS_PER_SAMPLE > 0 else None,
             "input_format": cfg.INPUT.FORMAT, "seed": max(cfg.SEED, 0),
             "fold_tgm": t.FOLD_TGM, "channels_last": t.CHANNELS_LAST,
@@ -304,7 +315,7 @@ class GuidedTracker:
         theta0 = {k: v.detach().clone() for k, v in self.model.theta0().items()}
         self.state = TrackerState(box_xywh=box, frame_id=0, guidance=guidance, theta0=theta0, theta=theta0,
                                   init_samples=None, memory=collections.deque(maxlen=self.memory_size),
-                                  init_side_px=target_side_px(box))
+                                  init_side_px=target_side_px(box), present_xy=_centre_xy(box))
 
         # Paper 3.4: 16 samples from random horizontal flips and random crops,
         # run as one batch (sample 0 is the un-augmented search region).
@@ -368,6 +379,7 @@ class GuidedTracker:
                 self._follow(loc, geom, image)
         elif not state.lost:
             self._follow(loc, geom, image)
+            state.present_xy = _centre_xy(state.box_xywh)
             if state.score >= self.collect_threshold and (
                     self.collect_similarity is None
                     or state.similarity_scale.normalize(state.similarity) >= self.collect_similarity):
@@ -424,9 +436,12 @@ class GuidedTracker:
         presence beats the local one by ``redetect_margin`` and the threshold."""
         state = self.state
         side = float(np.sqrt(state.box_xywh[2] * state.box_xywh[3]))
-        centre = (state.box_xywh[0] + state.box_xywh[2] / 2, state.box_xywh[1] + state.box_xywh[3] / 2)
+        centre = state.present_xy
+        # Local-to-global: the target can only have gone so far since it was last seen.
+        radius_px = side * (self.search_context / 2 + self.redetect_growth * state.absent_frames) \
+            if self.redetect_growth > 0 else math.inf
         tiles = tile_geometries((image.shape[1], image.shape[0]), side, self.search_context, self.search_px,
-                                max_tiles=self.redetect_max_tiles, near_xy=centre)
+                                max_tiles=self.redetect_max_tiles, near_xy=centre, radius_px=radius_px)
         fill = self._fill(image)
         best = (max(state.presence + self.redetect_margin, self.presence_threshold), None)
         for start in range(0, len(tiles), 8):
@@ -441,13 +456,16 @@ class GuidedTracker:
                     presence = self._presence(float(cand.scores[row]), sim)
                     if presence > best[0]:
                         box_xyxy = geom.box_from_crop(cand.pred_boxes[row:row + 1].cpu().numpy().astype(np.float64))[0]
-                        best = (presence, box_xyxy, float(cand.scores[row]), sim)
+                        if math.hypot(0.5 * (box_xyxy[0] + box_xyxy[2]) - centre[0],
+                                      0.5 * (box_xyxy[1] + box_xyxy[3]) - centre[1]) <= radius_px:
+                            best = (presence, box_xyxy, float(cand.scores[row]), sim)
         if best[1] is None:
             return
         presence, (x0, y0, x1, y1), state.score, state.similarity = best
         box = clamp_target_side((x0, y0, x1 - x0, y1 - y0), state.init_side_px, self.size_bounds)
         state.box_xywh = np.asarray(box, dtype=np.float64)
         state.presence, state.absent_frames, state.redetected = presence, 0, True
+        state.present_xy = _centre_xy(state.box_xywh)
 
     def _distractors(self, boxes: torch.Tensor, scores: torch.Tensor, best: int) -> List[int]:
         """Rows of the candidates that score at least ``distractor_score`` away from
