@@ -1,5 +1,6 @@
 """The shipped reference model (guided_tracking/model_zoo): file, card, defaults, export."""
 import hashlib
+import json
 import logging
 import os
 
@@ -89,6 +90,18 @@ def test_card_matches_the_recipe_config_and_states_the_caveat(card):
         assert 0.0 < card["evaluation"][label]["overall"]["auc"] <= 1.0
     text = render_card_markdown(card)
     assert card["caveat"] in text and f"{card['evaluation']['val']['overall']['auc']:.3f}" in text
+
+
+def test_reference_cfg_tracks_with_the_package_tracker_defaults(card, tmp_path):
+    """Tracker settings are chosen on val after training: a card whose TRACKER
+    section says otherwise still tracks with the package's defaults."""
+    old = dict(card, config_yaml=card["config_yaml"].replace("WINDOW_INFLUENCE:", "WINDOW_INFLUENCE: 0.123 #"))
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(old))
+    assert yaml.safe_load(old["config_yaml"])["TRACKER"]["WINDOW_INFLUENCE"] == 0.123
+    cfg = get_reference_cfg(str(path))
+    assert cfg.TRACKER == get_guided_cfg().TRACKER
+    assert cfg.MODEL.META_ARCHITECTURE == yaml.safe_load(card["config_yaml"])["MODEL"]["META_ARCHITECTURE"]
 
 
 def test_empty_weights_load_the_reference_model_and_track(build_log):

@@ -38,10 +38,15 @@ def load_model_card(path: str = REFERENCE_CARD) -> dict:
 
 def get_reference_cfg(card_path: str = REFERENCE_CARD):
     """The config the reference model was trained with (from its card), with
-    MODEL.WEIGHTS left empty: ``build_tracker`` then loads the reference weights."""
+    MODEL.WEIGHTS left empty: ``build_tracker`` then loads the reference weights.
+
+    The tracker's settings (``TRACKER.*``) are the package defaults, not the card's:
+    they are chosen on val after training (README, "Tracker settings") and move
+    with the package; the card's TRACKER section records those of its training time."""
     from ..config import get_guided_cfg
 
     cfg = get_guided_cfg()
+    tracker_defaults = cfg.TRACKER.clone()
     card = load_model_card(card_path)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(card["config_yaml"])
@@ -49,6 +54,7 @@ def get_reference_cfg(card_path: str = REFERENCE_CARD):
         cfg.merge_from_file(f.name)
     finally:
         os.remove(f.name)
+    cfg.TRACKER = tracker_defaults
     cfg.MODEL.WEIGHTS = ""
     return cfg
 
