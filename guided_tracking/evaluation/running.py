@@ -330,6 +330,10 @@ def _run_in_local_processes(tracker_factory, benchmark, root, output_dir, tracke
 
     report_path = _report_path(output_dir, benchmark, tracker_name)
     before = os.path.getmtime(report_path) if os.path.isfile(report_path) else None
+
+    def report_written() -> bool:  # by rank 0 of this run, not an earlier one
+        return os.path.isfile(report_path) and os.path.getmtime(report_path) != before
+
     from torch.multiprocessing import ProcessExitedException
 
     try:
@@ -340,11 +344,11 @@ def _run_in_local_processes(tracker_factory, benchmark, root, output_dir, tracke
         # teardown still kills a rank now and then ("terminate called without an
         # active exception", SIGABRT; ~1 run in 30 here): with the report written
         # anew the results are complete, so that is worth a warning, not the run.
-        if not os.path.isfile(report_path) or os.path.getmtime(report_path) == before:
+        if not report_written():
             raise
         logger.warning("%s: a tracking process died while leaving (%s), after the report was written; "
                        "the results are complete", tracker_name, e)
-    if not os.path.isfile(report_path) or os.path.getmtime(report_path) == before:
+    if not report_written():
         raise RuntimeError(f"the tracking processes ended without writing {report_path}; rerun to resume")
     with open(report_path) as f:
         return json.load(f)
