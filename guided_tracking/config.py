@@ -185,6 +185,13 @@ def add_guided_tracking_config(cfg):
     # Stop training after this many minutes of wall time (0 = no limit);
     # the CPU demo's budget.
     _C.SOLVER.MAX_MINUTES = 0.0
+    # Stop with an error when a (non-zero) loss has not moved for this many
+    # iterations (0 = never): the head behind it has collapsed to a constant
+    # output (its ReLUs died, typically after a loss spike at a high learning
+    # rate) and no later iteration can revive it. Seen once: a 6,000-iteration
+    # reference run whose loss_cls sat at 0.5628 (the entropy of the 1:3
+    # positive:negative ROI sampling) from iteration ~600 on.
+    _C.SOLVER.COLLAPSE_WINDOW = 100
 
     # ---------------------------------------------------------------- tracker
     _C.TRACKER = CN()

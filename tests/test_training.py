@@ -217,3 +217,50 @@ def test_seeded_trainer_starts_from_the_same_weights(config_file, tiny_cfg):
     head = "roi_heads.box_predictor.cls_score.weight"
     assert torch.equal(a[head], b[head])
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _guard_after(values_by_loss, window=5, base_lr=0.005):
+    """Runs _CollapseGuard after len(values) logged iterations of the given losses."""
+    from types import SimpleNamespace
+
+    from detectron2.utils.events import EventStorage
+    from guided_tracking.engine.trainer import _CollapseGuard
+
+    steps = len(next(iter(values_by_loss.values())))
+    guard = _CollapseGuard(window, period=1)
+    cfg = SimpleNamespace(SOLVER=SimpleNamespace(BASE_LR=base_lr, WARMUP_ITERS=50))
+    with EventStorage(0) as storage:
+        guard.trainer = SimpleNamespace(storage=storage, cfg=cfg, iter=0)
+        for step in range(steps):
+            guard.trainer.iter = storage.iter = step
+            storage.put_scalars(**{name: values[step] for name, values in values_by_loss.items()})
+            guard.after_step()
+
+
+def test_collapse_guard_stops_a_run_whose_loss_froze():
+    moving = [0.7, 0.5, 0.45, 0.52, 0.41, 0.44, 0.39, 0.43]
+    # The ROI classifier died at step 3: loss_cls sits at the 1:3 label mix's entropy.
+    # (raw values of the collapsed 6,000-iteration run: they still move by ±0.0005).
+    frozen = [0.69, 0.88, 0.60, 0.56234, 0.56286, 0.56318, 0.56286, 0.5628]
+    with pytest.raises(FloatingPointError, match=r"iteration 7: loss_cls = 0\.5628 has not moved for 5 "
+                                                 r"iterations.*SOLVER.BASE_LR \(now 0\.005\)"):
+        _guard_after({"loss_rpn_cls": moving, "loss_cls": frozen})
+    # One step short of the window, a live loss, and a loss that is 0 by construction: no verdict.
+    _guard_after({"loss_cls": frozen[:7]})
+    _guard_after({"loss_cls": moving, "loss_box_reg": [0.0] * 8})
+    # Statistics that are not losses may well be constant.
+    _guard_after({"loss_cls": moving, "lr": [0.005] * 8})
+
+
+def test_trainer_registers_the_collapse_guard_unless_turned_off(config_file, tmp_path):
+    from detectron2.config import get_cfg
+    from guided_tracking import add_guided_tracking_config
+    from guided_tracking.engine.trainer import _CollapseGuard
+
+    for window, expected in ((100, [100]), (0, [])):
+        cfg = get_cfg()
+        add_guided_tracking_config(cfg)
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(["SOLVER.COLLAPSE_WINDOW", window, "OUTPUT_DIR", str(tmp_path)])
+        trainer = GuidedTrainer(cfg)
+        assert [h.window for h in trainer._hooks if isinstance(h, _CollapseGuard)] == expected
