@@ -46,6 +46,10 @@ def add_guided_tracking_config(cfg):
     # Learn one step size per adapted parameter tensor element (Meta-SGD),
     # initialised at INNER_LR. Off in the paper.
     _C.MODEL.META.LEARN_INNER_LR = False
+    # Training only: each task's inner-loop gradient is scaled down to at most
+    # this L2 norm before the step of Eq. 1 (0 = off, the paper's plain step).
+    # "meta/inner_grad_norm" in metrics.json logs the largest norm per batch.
+    _C.MODEL.META.INNER_GRAD_CLIP = 0.0
     # Which ROI-head parameters form θ (paper 3.3: the head layers):
     # "predictor" = cls_score (+ bbox_pred), "box_head+predictor" = also the box
     # head's FC/conv layers.

@@ -1,5 +1,7 @@
 """The MAML inner loop (guided_tracking.modeling.maml, paper 3.3 Eq. 1), alone and as
 GuidedRCNN.adapt runs it on ROI heads: batched over triplets = one loop per triplet."""
+import math
+
 import pytest
 import torch
 
@@ -43,6 +45,28 @@ def test_batched_params_get_their_own_gradients_and_grad_scale():
     torch.testing.assert_close(theta["w"], expected)
     theta["w"].sum().backward()  # the outer gradient flows back to the shared θ0
     torch.testing.assert_close(theta0.grad, (3 - 2 * ALPHA * scale.sum()) * torch.ones(2))
+
+
+def test_inner_gradient_clipping_bounds_each_tasks_step():
+    """max_grad_norm scales a task's gradient (all its tensors together) to that
+    norm, leaves smaller ones alone, and reports the norms before clipping."""
+    theta0 = {"w": torch.zeros(2, requires_grad=True), "b": torch.zeros(1, requires_grad=True)}
+    batched = batch_params(theta0, 2)
+    # Task 0: gradient (-6, -8 | 0) = norm 10; task 1: (-0.6, -0.8 | 0) = norm 1.
+    targets = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
+    loss_fn = lambda p: ((p["w"] - targets) ** 2).sum() + (p["b"] ** 2).sum()  # noqa: E731
+    norms = []
+    theta, _ = inner_loop(loss_fn, batched, 1, ALPHA, max_grad_norm=2.0, batched=True, grad_norms=norms)
+    torch.testing.assert_close(norms[0], torch.tensor([10.0, 1.0]))
+    step = (theta["w"] - 0.0).detach() / ALPHA  # = the clipped negative gradient
+    torch.testing.assert_close(step[0], torch.tensor([6.0, 8.0]) * 2.0 / 10.0, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(step[1], torch.tensor([0.6, 0.8]))
+    # Off (0): the plain step of Eq. 1; an unbatched θ is clipped as one task.
+    plain, _ = inner_loop(loss_fn, batched, 1, ALPHA)
+    torch.testing.assert_close(plain["w"].detach()[0], ALPHA * torch.tensor([6.0, 8.0]))
+    single, _ = inner_loop(lambda p: ((p["w"] - targets[0]) ** 2).sum(), {"w": theta0["w"]}, 1, ALPHA,
+                           max_grad_norm=5.0)
+    torch.testing.assert_close(single["w"].detach(), ALPHA * torch.tensor([3.0, 4.0]))
 
 
 def test_not_differentiable_detaches_and_matches():
@@ -167,3 +191,24 @@ def test_inner_steps_lower_the_support_loss(tiny_model, make_triplets, event_sto
     after = support_loss(adapted)
     assert after < float(losses[0]) * 0.9, (float(losses[0]), after)
     assert all(b <= a + 1e-6 for a, b in zip(losses, losses[1:]))  # monotone on this fixed batch
+
+
+@pytest.mark.parametrize("backbone", ["mnv2_fpn", "mnv2_ssd"])
+def test_models_log_and_clip_the_inner_gradient(tiny_model, make_triplets, event_storage, backbone):
+    """Both architectures log the largest inner gradient norm of a batch, and
+    MODEL.META.INNER_GRAD_CLIP bounds the step: a clip far below that norm leaves
+    θ almost where it was, so the support loss barely moves."""
+    triplets = make_triplets(2)
+    logged = {}
+    for clip in (0.0, 1e-4):
+        model = tiny_model(backbone, ["MODEL.META.INNER_GRAD_CLIP", clip])
+        assert model.inner_grad_clip == clip
+        torch.manual_seed(0)
+        model(triplets)
+        logged[clip] = {k: v for k, v in event_storage.latest().items()}
+    norm = logged[0.0]["meta/inner_grad_norm"][0]
+    assert math.isfinite(norm) and norm > 1e-2
+    assert logged[1e-4]["meta/inner_grad_norm"][0] == pytest.approx(norm, rel=1e-4)  # logged before clipping
+    free = logged[0.0]["meta/support_loss_before"][0] - logged[0.0]["meta/support_loss_after"][0]
+    clipped = logged[1e-4]["meta/support_loss_before"][0] - logged[1e-4]["meta/support_loss_after"][0]
+    assert free > 1e-4 and abs(clipped) < free * 0.05, (free, clipped)

@@ -33,14 +33,14 @@ def meta_args_from_config(cfg) -> Dict:
     """The MODEL.META keys both architectures take."""
     m = cfg.MODEL.META
     return dict(inner_steps=m.INNER_STEPS, inner_lr=m.INNER_LR, first_order=m.FIRST_ORDER,
-                learn_inner_lr=m.LEARN_INNER_LR, meta_enabled=m.ENABLED)
+                learn_inner_lr=m.LEARN_INNER_LR, meta_enabled=m.ENABLED, inner_grad_clip=m.INNER_GRAD_CLIP)
 
 
 class GuidedMetaLearner:
     """Mixin; call ``_init_meta`` after the detector's ``__init__``."""
 
     def _init_meta(self, inner_steps: int, inner_lr: float, first_order: bool, learn_inner_lr: bool,
-                   meta_enabled: bool):
+                   meta_enabled: bool, inner_grad_clip: float = 0.0):
         """
         Args:
             inner_steps: N of Eq. 1 during training.
@@ -48,6 +48,8 @@ class GuidedMetaLearner:
             first_order: first-order MAML (no second derivatives).
             learn_inner_lr: learn a per-element α (Meta-SGD).
             meta_enabled: False trains a plain guided detector (no inner loop).
+            inner_grad_clip: largest L2 norm of one task's inner gradient at
+                training (0 = unclipped); online tracking steps are not clipped.
         """
         if not isinstance(self.backbone, GuidedBackbone):
             raise ValueError(f"{type(self).__name__} needs MODEL.BACKBONE.NAME: GuidedBackbone "
@@ -55,6 +57,7 @@ class GuidedMetaLearner:
         self.inner_steps = inner_steps if meta_enabled else 0
         self.inner_lr = inner_lr
         self.first_order = first_order
+        self.inner_grad_clip = inner_grad_clip
         self.step_sizes = None
         if learn_inner_lr:
             shapes = {n: p.shape for n, p in self.adaptable_parameters().items()}

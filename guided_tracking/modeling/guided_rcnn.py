@@ -36,10 +36,10 @@ class RCNNDetectAux(NamedTuple):
 class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
     @configurable
     def __init__(self, *, inner_steps: int = 1, inner_lr: float = 0.05, first_order: bool = False,
-                 learn_inner_lr: bool = False, meta_enabled: bool = True, **kwargs):
+                 learn_inner_lr: bool = False, meta_enabled: bool = True, inner_grad_clip: float = 0.0, **kwargs):
         """
         Args:
-            inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled:
+            inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled, inner_grad_clip:
                 MAML settings (``GuidedMetaLearner._init_meta``).
             kwargs: GeneralizedRCNN's arguments; the backbone must be a
                 GuidedBackbone and the ROI heads MetaROIHeads.
@@ -47,7 +47,7 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
         super().__init__(**kwargs)
         if not isinstance(self.roi_heads, MetaROIHeads):
             raise ValueError("GuidedRCNN needs MODEL.ROI_HEADS.NAME: MetaROIHeads")
-        self._init_meta(inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled)
+        self._init_meta(inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled, inner_grad_clip)
 
     @classmethod
     def from_config(cls, cfg):
@@ -61,11 +61,13 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
 
     def adapt(self, roi_inputs: torch.Tensor, proposals: List[Instances], params: Dict[str, torch.Tensor],
               steps: int, task_index: Optional[torch.Tensor] = None, num_tasks: int = 1,
-              differentiable: bool = True, step_size=None):
+              differentiable: bool = True, step_size=None, max_grad_norm: float = 0.0,
+              grad_norms: Optional[List[torch.Tensor]] = None):
         """Eq. 1 for ``steps`` steps on labelled ROIs (``proposals`` carry gt).
 
         ``params`` batched with ``num_tasks`` copies when ``task_index`` is given;
         each task then gets its own θ from the mean loss over its own ROIs.
+        ``max_grad_norm`` / ``grad_norms``: as ``inner_loop``'s (per task).
         Returns (θ_steps, per-step losses).
         """
         roi_heads = self.roi_heads
@@ -81,7 +83,8 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
             return sum(roi_heads.inner_losses(predictions, proposals).values())
 
         return inner_loop(loss_fn, params, steps, self.step_size() if step_size is None else step_size,
-                          first_order=self.first_order, grad_scale=grad_scale, differentiable=differentiable)
+                          first_order=self.first_order, grad_scale=grad_scale, differentiable=differentiable,
+                          max_grad_norm=max_grad_norm, batched=task_index is not None, grad_norms=grad_norms)
 
     # ------------------------------------------------------------ training
     def forward(self, batched_inputs: List[Dict]):
@@ -109,11 +112,14 @@ class GuidedRCNN(GuidedMetaLearner, GeneralizedRCNN):
             s_proposals = roi_heads.label_and_sample_proposals(s_proposals, s_gt)
             s_index = proposals_task_index(s_proposals)
             s_inputs = roi_heads.roi_features(s_feats, s_proposals)
-            params, support_losses = self.adapt(s_inputs, s_proposals, params, self.inner_steps, s_index, num_tasks)
+            grad_norms = []
+            params, support_losses = self.adapt(s_inputs, s_proposals, params, self.inner_steps, s_index, num_tasks,
+                                                max_grad_norm=self.inner_grad_clip, grad_norms=grad_norms)
             with torch.no_grad():
                 after = sum(roi_heads.inner_losses(
                     roi_heads.head_forward(s_inputs, params, s_index, num_tasks), s_proposals).values())
-            self._log({"meta/support_loss_before": support_losses[0], "meta/support_loss_after": after})
+            self._log({"meta/support_loss_before": support_losses[0], "meta/support_loss_after": after,
+                       "meta/inner_grad_norm": torch.stack(grad_norms).max()})
 
         q_proposals, rpn_losses = self.proposal_generator(q_images, q_feats, q_gt)
         _, roi_losses = roi_heads(q_images, q_feats, q_proposals, q_gt, params=params)

@@ -42,11 +42,11 @@ logger = logging.getLogger(__name__)
 class GuidedSSD(GuidedMetaLearner, RetinaNet):
     @configurable
     def __init__(self, *, inner_steps: int = 1, inner_lr: float = 0.05, first_order: bool = False,
-                 learn_inner_lr: bool = False, meta_enabled: bool = True, adapt_regression: bool = True,
-                 loss_type: str = "ohnm", neg_pos_ratio: float = 3.0, **kwargs):
+                 learn_inner_lr: bool = False, meta_enabled: bool = True, inner_grad_clip: float = 0.0,
+                 adapt_regression: bool = True, loss_type: str = "ohnm", neg_pos_ratio: float = 3.0, **kwargs):
         """
         Args:
-            inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled:
+            inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled, inner_grad_clip:
                 MAML settings (``GuidedMetaLearner._init_meta``).
             adapt_regression: the box convs are part of θ and the box loss of the
                 inner loss (Table 1 "No Reg. Finetuning" when False).
@@ -63,7 +63,7 @@ class GuidedSSD(GuidedMetaLearner, RetinaNet):
                              f"got {self.num_classes}")
         self.adapt_regression = adapt_regression
         self.loss_type, self.neg_pos_ratio = loss_type, neg_pos_ratio
-        self._init_meta(inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled)
+        self._init_meta(inner_steps, inner_lr, first_order, learn_inner_lr, meta_enabled, inner_grad_clip)
 
     @classmethod
     def from_config(cls, cfg):
@@ -165,14 +165,17 @@ class GuidedSSD(GuidedMetaLearner, RetinaNet):
         if self.inner_steps > 0:
             s_features = [f[support] for f in features]
             s_labels, s_deltas = labels[support], target_deltas[support]
+            grad_norms = []
             params, support_losses = inner_loop(
                 lambda theta: self._support_loss(theta, s_features, s_labels, s_deltas),
                 batch_params(self.theta0(), num_tasks), self.inner_steps, self.step_size(),
-                first_order=self.first_order)
+                first_order=self.first_order, max_grad_norm=self.inner_grad_clip, batched=True,
+                grad_norms=grad_norms)
             with torch.no_grad():
                 after = self._support_loss(params, s_features, s_labels, s_deltas)
             self._log({"meta/support_loss_before": support_losses[0] / num_tasks,
-                       "meta/support_loss_after": after / num_tasks})
+                       "meta/support_loss_after": after / num_tasks,
+                       "meta/inner_grad_norm": torch.stack(grad_norms).max()})
             logits, deltas = self.head_forward(q_features, params, batched=True)
         else:
             logits, deltas = self.head_forward(q_features)

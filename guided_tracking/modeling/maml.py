@@ -28,6 +28,9 @@ def inner_loop(
     first_order: bool = False,
     grad_scale: Optional[torch.Tensor] = None,
     differentiable: bool = True,
+    max_grad_norm: float = 0.0,
+    batched: bool = False,
+    grad_norms: Optional[List[torch.Tensor]] = None,
 ) -> Tuple[Params, List[torch.Tensor]]:
     """Run ``steps`` updates θ_i = θ_{i-1} - α ∇L(θ_{i-1}) (Eq. 1).
 
@@ -42,6 +45,15 @@ def inner_loop(
             of batched params (turns a loss averaged over all tasks' samples into
             per-task means).
         differentiable: False detaches every step (online tracking: no outer loop).
+        max_grad_norm: > 0 scales each task's gradient (all its parameters
+            together) down to at most this L2 norm before the step, so one step
+            moves θ by at most α x max_grad_norm. Without it, a support batch
+            with a huge gradient can throw θ far off (support loss 3.6 -> 15.7
+            after one step at α 0.05, query loss ~300) and the outer loop then
+            "fixes" the query loss by killing the head's features for good.
+        batched: ``params`` carry one copy per task along dim 0 (norms per task).
+        grad_norms: if given, each step appends its gradient norm(s) before
+            clipping ((T,) when batched, else a scalar), detached.
 
     Returns:
         (θ_N, [L(θ_0), ..., L(θ_{N-1})]) with the losses detached.
@@ -60,22 +72,44 @@ def inner_loop(
                 allow_unused=True,
             )
         losses.append(loss.detach())
-        new_params = {}
+        steps_by_name = {}
         for name, grad in zip(names, grads):
-            p = params[name]
             if grad is None:
-                new_params[name] = p
                 continue
             if first_order or not differentiable:
                 grad = grad.detach()
             if grad_scale is not None:
                 grad = grad * grad_scale.view(-1, *([1] * (grad.dim() - 1)))
+            steps_by_name[name] = grad
+        if steps_by_name and (max_grad_norm > 0 or grad_norms is not None):
+            norm = _grad_norm(list(steps_by_name.values()), batched)
+            if grad_norms is not None:
+                grad_norms.append(norm.detach())
+            if max_grad_norm > 0:
+                # A constant factor (as torch.nn.utils.clip_grad_norm_): the outer
+                # loop does not differentiate through the clipping.
+                factor = (max_grad_norm / (norm.detach() + 1e-6)).clamp(max=1.0)
+                steps_by_name = {n: g * (factor.view(-1, *([1] * (g.dim() - 1))) if batched else factor)
+                                 for n, g in steps_by_name.items()}
+        new_params = {}
+        for name in names:
+            p = params[name]
+            if name not in steps_by_name:
+                new_params[name] = p
+                continue
             alpha = step_size[name] if isinstance(step_size, dict) else step_size
-            new_params[name] = p - alpha * grad
+            new_params[name] = p - alpha * steps_by_name[name]
         params = new_params
     if not differentiable:
         params = {n: p.detach() for n, p in params.items()}
     return params, losses
+
+
+def _grad_norm(grads: List[torch.Tensor], batched: bool) -> torch.Tensor:
+    """L2 norm over all tensors of ``grads``: per task (T,) when ``batched``."""
+    if batched:
+        return torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    return torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt()
 
 
 class MetaStepSizes(nn.Module):
