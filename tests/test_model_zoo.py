@@ -149,3 +149,30 @@ def test_export_keeps_model_tensors_only_in_fp16(tmp_path):
     assert fp32["dtype"] == "float32"
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         export_inference_checkpoint(str(tmp_path / "nope.pth"), str(dst))
+
+
+def test_longterm_config_tracks_with_the_reference_model_and_reports_absence(build_log):
+    """configs/CPU/reference_longterm.yaml: the shipped weights, presence and
+    re-detection on, the paper's σ / window; the target's frames read present,
+    frames with the object painted out read absent."""
+    cfg = get_guided_cfg()
+    cfg.merge_from_file(os.path.join(os.path.dirname(REFERENCE_CONFIG), "reference_longterm.yaml"))
+    assert cfg.MODEL.WEIGHTS == "" and cfg.TRACKER.REDETECT and len(cfg.TRACKER.PRESENCE_WEIGHTS) == 3
+    assert (cfg.TRACKER.PENALTY_SIGMA, cfg.TRACKER.WINDOW_INFLUENCE) == (0.55, 0.3)
+    tracker = build_tracker(cfg)
+    assert any("using the reference model" in r.getMessage() for r in build_log)
+    frames, boxes = object_sequence()
+    tracker.initialize(frames[0], boxes[0])
+    present = []
+    for frame in frames[1:6]:
+        tracker.track(frame)
+        present.append(tracker.last_confidence)
+    x, y, w, h = boxes[0].astype(int)
+    empty = frames[5].copy()
+    empty[:, :] = np.median(frames[0][y + h + 5:, :], axis=(0, 1))  # a plain frame: nothing to find
+    absent = []
+    for _ in range(3):
+        tracker.track(empty)
+        absent.append(tracker.last_confidence)
+    assert min(present) >= cfg.TRACKER.PRESENCE_THRESHOLD, present
+    assert max(absent) < cfg.TRACKER.PRESENCE_THRESHOLD, absent

@@ -97,7 +97,7 @@ class ScriptedDetect:
         return results, proposals
 
 
-def expected_size(prev_wh, gt_wh, score, sigma=0.55, lr=0.275):
+def expected_size(prev_wh, gt_wh, score, sigma, lr=0.275):
     """Paper 3.4 by hand: size moves towards B* with lr * p_sr (Eq. 5, 1 at no change) * score,
     in log space; the sequence's size change per frame is below TRACKER.MAX_SCALE_STEP."""
     (w, h), (bw, bh) = prev_wh, gt_wh
@@ -127,7 +127,7 @@ def test_round_trip_returns_ground_truth_centre_and_smoothed_size(make_tracker, 
         detect.boxes_xywh, detect.scores = [box], [0.9]
         out = tracker.track(frame)
         np.testing.assert_allclose(centre(out), centre(box), rtol=0, atol=1e-6)
-        np.testing.assert_allclose(out[2:], expected_size(prev[2:], box[2:], 0.9), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(out[2:], expected_size(prev[2:], box[2:], 0.9, tracker.sigma), rtol=1e-9, atol=1e-9)
         # The size moves towards the ground truth, never past it.
         assert np.all(np.abs(out[2:] - box[2:]) <= np.abs(prev[2:] - box[2:]) + 1e-9)
         assert tracker.last_confidence == pytest.approx(0.9) and not tracker.lost
